@@ -1,0 +1,62 @@
+# The one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian packages the project needs at run time (installed by `make setup` when missing).
+APT_PACKAGES ?=
+export APT_PACKAGES
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## install apt packages, the venv and pinned Python deps (idempotent)
+	@tools/setup.sh
+
+.PHONY: run
+run: setup ## run the main job on embedded defaults (munjero demo)
+	$(VENV)/bin/munjero demo
+
+.PHONY: up
+up: setup ## keep the whole factory running (broker, registry, API, workers, sink)
+	$(VENV)/bin/munjero up
+
+.PHONY: test
+test: setup ## lint, type-check, schema compatibility, then unit + integration tests
+	$(MAKE) --no-print-directory lint
+	$(PY) -m streams.compat_check
+	$(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: unit
+unit: setup ## fast unit tests only
+	$(PY) -m pytest -q -m "not integration" tests/unit
+
+.PHONY: lint
+lint: setup ## ruff + mypy --strict on source
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: fmt
+fmt: setup ## auto-format
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: generate
+generate: setup ## regenerate checked-in files from the topic catalogue (DDL, Strimzi topics)
+	$(PY) -m streams.generate
+
+.PHONY: bench
+bench: setup ## benchmarks: API accept rate, ClickHouse ingestion vs raw consume
+	$(PY) -m tests.bench.run
+
+.PHONY: lock
+lock: ## re-resolve pinned dependencies into requirements.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+.PHONY: clean
+clean: ## remove embedded state (.munjero) and caches
+	rm -rf .munjero .mypy_cache .ruff_cache

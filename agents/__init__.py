@@ -1,0 +1,1 @@
+"""One module per pipeline step: pure step logic plus thin Faust wiring."""

@@ -1,0 +1,1 @@
+"""Everything that touches the outside world lives here, behind small ports."""

@@ -1,0 +1,1 @@
+"""Avro contracts (.avsc), the Confluent wire-format serializer and the registry client."""

@@ -1,0 +1,66 @@
+"""The one settings model of a process. Built once at start and passed down.
+
+Every field is read from ``MUNJERO_<FIELD>`` (e.g. ``MUNJERO_KAFKA_BOOTSTRAP_SERVERS``).
+Unset optional URLs mean "use the embedded default".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MUNJERO_", frozen=True, extra="ignore")
+
+    # Where embedded services keep their state (broker log, chdb, registry, API keys).
+    data_dir: Path = Path(".munjero")
+    environment: str = "development"
+    log_level: str = "INFO"
+
+    # Kafka. Unset -> the CLI starts the embedded noida-db broker.
+    kafka_bootstrap_servers: str | None = None
+    # Prefix for every topic and consumer group: isolates tests and tenants on one broker.
+    topic_namespace: str = ""
+    # Multiplies every retry tier's delay; tests shrink it, production keeps 1.0.
+    retry_delay_factor: float = Field(default=1.0, ge=0.0)
+
+    # Schema registry. Unset -> the registry embedded in the API process.
+    schema_registry_url: str | None = None
+    schema_registry_user: str | None = None
+    schema_registry_password: SecretStr | None = None
+
+    # ClickHouse. Unset -> chdb under ``data_dir/chdb``.
+    clickhouse_url: str | None = None
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr | None = None
+    clickhouse_database: str = "munjero"
+    sink_batch_size: int = Field(default=5000, ge=1)
+    sink_flush_ms: int = Field(default=250, ge=1)
+
+    # HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # JSON file of hashed API keys (see connectors/api/auth.py); default under data_dir.
+    api_keys_file: Path | None = None
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_max_batch: int = Field(default=500, ge=1)
+    api_broker_timeout_s: float = Field(default=0.8, gt=0)
+
+    # Drafting: how many variant arms per problem.
+    draft_variants_per_problem: int = Field(default=3, ge=1)
+    worker_count: int = Field(default=1, ge=1)
+
+    @property
+    def resolved_api_keys_file(self) -> Path:
+        return self.api_keys_file or self.data_dir / "api-keys.json"
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a catalogue name, with the namespace applied."""
+        return f"{self.topic_namespace}{name}"
+
+    def group(self, name: str) -> str:
+        """The physical consumer-group id for a logical group name."""
+        return f"{self.topic_namespace}munjero.{name}"
