@@ -1,0 +1,150 @@
+"""Kafka I/O: topic creation from the catalogue and the event producer.
+
+Everything Kafka-specific the rest of the code needs goes through here, so agents and the API
+never hold an aiokafka object directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from streams.catalogue import ALL_TOPICS, TopicSpec
+from streams.errors import BrokerUnavailableError
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, bytes]]
+TOPIC_ALREADY_EXISTS = 36
+
+
+class EventPublisher(Protocol):
+    """Sends already-encoded events. Implementations must be idempotent per (key, value)."""
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers = ()
+    ) -> None:
+        """Send and wait for the broker's acknowledgement (acks=all)."""
+        ...
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    *,
+    namespace: str = "",
+    replication_factor: int = 1,
+) -> list[str]:
+    """Create every catalogue topic that does not exist yet. Safe to call at every start.
+
+    Returns the physical names created by this call (already existing ones are skipped).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                f"{namespace}{spec.name}",
+                spec.partitions,
+                replication_factor,
+                topic_configs=spec.config(),
+            )
+            for spec in specs
+            if f"{namespace}{spec.name}" not in existing
+        ]
+        if not wanted:
+            return []
+        response = await admin.create_topics(wanted)
+        created = []
+        for name, code, message in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:  # a concurrent creator won the race: fine
+                raise BrokerUnavailableError(f"creating topic {name} failed: {code} {message}")
+        return created
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
+        raise BrokerUnavailableError(f"broker {bootstrap_servers} unreachable: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+class KafkaEventProducer:
+    """An idempotent aiokafka producer (acks=all) with a bounded wait per send."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "munjero",
+        send_timeout_s: float = 10.0,
+        linger_ms: int = 2,
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=linger_ms,
+            request_timeout_ms=max(1000, int(send_timeout_s * 1000)),
+        )
+        self._timeout = send_timeout_s
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: float | int | str) -> KafkaEventProducer:
+        if not settings.kafka_bootstrap_servers:
+            raise BrokerUnavailableError("no Kafka bootstrap servers configured")
+        return cls(settings.kafka_bootstrap_servers, **kwargs)  # type: ignore[arg-type]
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self._producer.start(), self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailableError(f"cannot connect producer: {exc}") from exc
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._producer.stop()
+
+    async def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Headers = (),
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        await self.publish_many([(topic, key, value, headers)], timeout=timeout)
+
+    async def publish_many(
+        self,
+        messages: Sequence[tuple[str, bytes | None, bytes, Headers]],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Send a batch and wait until the broker acknowledged all of it (or fail as a whole:
+        the caller retries the batch; idempotent ids make a partial resend harmless)."""
+
+        async def send_all() -> None:
+            futures = [
+                await self._producer.send(topic, value, key=key, headers=list(headers))
+                for topic, key, value, headers in messages
+            ]
+            await asyncio.gather(*futures)
+
+        # The whole send, metadata wait included, is bounded: a dead broker must surface fast.
+        try:
+            await asyncio.wait_for(send_all(), timeout or self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BrokerUnavailableError(f"broker did not acknowledge: {exc!r}") from exc

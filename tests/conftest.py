@@ -1,0 +1,46 @@
+"""Shared fixtures. Integration tests use the real embedded broker; each test gets its own
+topic namespace and consumer groups, so tests never see each other's events."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.broker import EmbeddedBroker
+from streams.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of the broker under test.
+
+    ``MUNJERO_TEST_KAFKA_BOOTSTRAP`` points the suite at any broker (e.g. a real Kafka);
+    otherwise one embedded noida-db is started for the session.
+    """
+    external = os.environ.get("MUNJERO_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    with EmbeddedBroker(tmp_path_factory.mktemp("broker")) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A unique topic/group prefix for one test."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def settings(broker_bootstrap: str, namespace: str, tmp_path: Path) -> Settings:
+    """Settings of one isolated test factory on the shared broker."""
+    return Settings(
+        kafka_bootstrap_servers=broker_bootstrap,
+        topic_namespace=namespace,
+        data_dir=tmp_path / "data",
+        retry_delay_factor=0.01,
+    )
