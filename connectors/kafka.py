@@ -97,6 +97,7 @@ class KafkaEventProducer:
         )
         self._timeout = send_timeout_s
         self._started = False
+        self._start_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: float | int | str) -> KafkaEventProducer:
@@ -110,6 +111,13 @@ class KafkaEventProducer:
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailableError(f"cannot connect producer: {exc}") from exc
         self._started = True
+
+    async def ensure_started(self) -> None:
+        """Start on first use: agents create the producer before their event loop runs."""
+        if not self._started:
+            async with self._start_lock:
+                if not self._started:
+                    await self.start()
 
     async def stop(self) -> None:
         if self._started:
@@ -135,6 +143,7 @@ class KafkaEventProducer:
     ) -> None:
         """Send a batch and wait until the broker acknowledged all of it (or fail as a whole:
         the caller retries the batch; idempotent ids make a partial resend harmless)."""
+        await self.ensure_started()
 
         async def send_all() -> None:
             futures = [

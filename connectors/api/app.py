@@ -1,0 +1,106 @@
+"""The producer HTTP API: ``create_app(deps)`` builds the ASGI app and starts nothing.
+
+Lifecycle (starting the Kafka producer, opening stores, closing them) belongs to the caller,
+so the same app serves under uvicorn, in tests over ``httpx.ASGITransport``, and in benchmarks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from connectors.api.deps import ApiDeps
+from connectors.api.errors import ErrorBody, install_error_handlers, json_response
+from connectors.api.gateway import Gateway
+from connectors.api.health import run_checks
+from connectors.api.limits import BodySizeLimit
+from connectors.api.models import Liveness, Readiness
+from connectors.api.routes_knowledge import knowledge_router
+from connectors.api.routes_problems import problems_router
+from streams import __version__
+
+DESCRIPTION = """
+Submit quiz problems and knowledge documents to the Munjero Shorts Factory.
+
+Every accepted request becomes an Avro event on Kafka (`problems.submitted`,
+`knowledge.ingested`); the pipeline then drafts, renders and publishes shorts asynchronously.
+
+**Authentication**: `Authorization: Bearer mj_<key_id>_<secret>` or `X-API-Key`. Scopes:
+`problems:write`, `problems:read`, `knowledge:write`.
+
+**Retries**: send an `Idempotency-Key` header to make a POST safely retryable: the same key with
+the same body returns the first answer (`Idempotent-Replayed: true`) and publishes nothing new.
+Without a key, event ids are derived from the body, so an identical retry is deduplicated
+downstream. On `503` wait `Retry-After` seconds and retry.
+
+**Errors** share one shape: `{"detail": ..., "code": ...}`; 422 lists field errors with their
+location (`["body", "problems", 3, "answer_index"]`).
+"""
+
+TAGS = [
+    {"name": "problems", "description": "Quiz problems in, pipeline status out."},
+    {"name": "knowledge", "description": "Documents the script writer retrieves facts from."},
+    {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
+]
+
+
+def create_app(deps: ApiDeps) -> FastAPI:
+    """The API over ``deps`` (whose serde must already be prepared)."""
+    app = FastAPI(
+        title="Munjero producer API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=deps.settings.api_max_body_bytes)
+    gateway = Gateway(deps)
+    app.include_router(problems_router(gateway))
+    app.include_router(knowledge_router(gateway))
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Liveness,
+        summary="Liveness",
+        description="Answers while the process serves requests; checks no dependency.",
+    )
+    async def healthz() -> Response:
+        return json_response(200, {"status": "ok", "version": __version__})
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Readiness,
+        summary="Readiness",
+        description="Runs every readiness check concurrently (e.g. a canary produce to the "
+        "broker, a warehouse query) and reports each one's status and latency; 503 if any fails.",
+        responses={503: {"model": Readiness, "description": "At least one check failed."}},
+    )
+    async def readyz() -> Response:
+        ready, report = await run_checks(deps.ready_checks)
+        return json_response(200 if ready else 503, report)
+
+    _document_limits(app, deps)
+    return app
+
+
+def _document_limits(app: FastAPI, deps: ApiDeps) -> None:
+    """Put the runtime limits (batch size) into the generated OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            batch = components.get("ProblemBatch", {}).get("properties", {}).get("problems")
+            if batch is not None:
+                batch["maxItems"] = deps.settings.api_max_batch
+            components.setdefault("ErrorBody", ErrorBody.model_json_schema())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

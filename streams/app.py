@@ -1,0 +1,109 @@
+"""The Faust application and the binding of step processors to Faust agents.
+
+Faust reads raw bytes (``value_serializer="raw"``): decoding happens in our processor, so a
+poison message becomes a dead letter instead of crashing Faust's decoder and stalling the
+partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.processor import StepProcessor
+from streams.routing import Message
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_original_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+
+
+def _read_committed_consumer(self: Any, transport: Any) -> Any:
+    # Faust reads uncommitted data unless processing_guarantee is exactly_once, which crashes
+    # on rebalance with 2+ workers (known Faust bug). The API writes batches in Kafka
+    # transactions, so every consumer must read committed data only: aborted batches must never
+    # be drafted. aiokafka reads this attribute when the consumer starts.
+    consumer = _original_create_worker_consumer(self, transport)
+    consumer._isolation_level = "read_committed"
+    return consumer
+
+
+faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _read_committed_consumer
+
+
+def broker_url(bootstrap_servers: str) -> str:
+    """Faust's broker URL list for comma-separated bootstrap servers."""
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
+
+
+def create_faust_app(settings: Settings, group: str) -> faust.App:
+    """A Faust app whose id (= consumer group) is ``group`` in the settings' namespace."""
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("kafka_bootstrap_servers must be set before creating the Faust app")
+    return faust.App(
+        settings.group(group),
+        broker=broker_url(settings.kafka_bootstrap_servers),
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        # Topics come from the catalogue (streams.kafka.ensure_topics), never from Faust's
+        # defaults; the leader topic is unused.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Commit often: after a crash the replay window (and so duplicate work) stays small.
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        # A shorter session than Faust's default makes a restarted worker rejoin quickly.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        worker_redirect_stdouts=False,
+    )
+
+
+def to_message(message: Any) -> Message:
+    """Faust's consumed message as our neutral ``Message``."""
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return Message(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers),
+    )
+
+
+def bind(app: faust.App, processor: StepProcessor, *, concurrency: int = 1) -> list[str]:
+    """Create one Faust agent for the event topic and one per retry tier. Returns topic names."""
+    settings = processor.settings
+    spec = processor.spec
+    physical = [settings.topic(spec.name), *(settings.topic(t) for t in spec.retry_topics)]
+    for index, name in enumerate(physical):
+        channel = app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            allow_empty=True,
+        )
+        is_retry = index > 0
+
+        async def agent(stream: Any, _retry: bool = is_retry) -> None:
+            async for event in stream.events():
+                msg = to_message(event.message)
+                if _retry:
+                    await processor.wait_until_due(msg)
+                await processor.process(msg)
+
+        app.agent(channel, name=f"{processor.agent}.{name}", concurrency=concurrency)(agent)
+    return physical

@@ -1,0 +1,179 @@
+"""Runs one pipeline step on one consumed message: decode, step, publish outputs, or route the
+failure to a retry tier / the dead-letter topic. Library-neutral: Faust agents (and tests) hand
+it a ``Message``; it never blocks a partition on a poison event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from schemas.serializer import AvroSerde, subject_for
+from streams import events
+from streams.catalogue import TopicSpec, topic
+from streams.errors import FatalError
+from streams.routing import Message, Route, RouteKind, describe, retry_headers, route_failure
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An event a step wants published: catalogue topic name, record key, record."""
+
+    topic: str
+    key: str
+    record: Record
+
+
+Step = Callable[[Record], Awaitable[Sequence[Emit]]]
+
+
+class Publisher(Protocol):
+    """What the processor needs from a producer (``connectors.kafka.KafkaEventProducer``)."""
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
+    ) -> None:
+        """Send all messages and wait for the broker's acknowledgement of every one."""
+        ...
+
+
+@dataclass
+class Outcome:
+    kind: str  # "ok" | "retry" | "dlq" | "deferred"
+    emitted: int = 0
+    route: Route | None = None
+
+
+def dead_letter(msg: Message, exc: BaseException, *, agent: str, attempts: int) -> Record:
+    """The StepFailed record for ``msg``: original bytes and where they came from."""
+    origin_topic, origin_partition, origin_offset = msg.origin
+    return {
+        "meta": events.meta(
+            # Deterministic: the same failure dead-lettered twice (a redelivery) dedups.
+            event_id=events.derived_id(
+                origin_topic, str(origin_partition), str(origin_offset), "dlq"
+            ),
+            correlation_id=events.derived_id(origin_topic, str(origin_partition), "dlq"),
+        ),
+        "agent": agent,
+        "original_topic": origin_topic,
+        "source_topic": msg.topic,
+        "original_partition": origin_partition,
+        "original_offset": origin_offset,
+        "original_key": msg.key,
+        "original_value": msg.value,
+        "original_headers": [{"key": k, "value": v} for k, v in msg.headers],
+        "error_class": type(exc).__name__,
+        "error_message": (str(exc) or repr(exc))[:4000],
+        "attempts": attempts,
+        "fatal": isinstance(exc, FatalError),
+    }
+
+
+class StepProcessor:
+    """Applies ``step`` to messages of event topic ``spec`` (or its retry tiers)."""
+
+    def __init__(
+        self,
+        *,
+        agent: str,
+        spec: TopicSpec,
+        step: Step,
+        serde: AvroSerde,
+        publisher: Publisher,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.agent = agent
+        self.spec = spec
+        self.step = step
+        self.serde = serde
+        self.publisher = publisher
+        self.settings = settings
+        self.clock = clock
+        self.counts: dict[str, int] = {"ok": 0, "retry": 0, "dlq": 0}
+
+    async def wait_until_due(self, msg: Message) -> None:
+        """Retry tiers hold an event until its backoff has passed. Every event in one tier has
+        the same delay, so the tier is ordered by due time and waiting on its head is right."""
+        delay = msg.not_before_ms / 1000.0 - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def process(self, msg: Message) -> Outcome:
+        try:
+            decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
+            outputs = await self.step(decoded.record)
+            await self._emit(outputs, msg.headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is routed, none is lost
+            route = route_failure(
+                self.spec,
+                msg.attempts,
+                exc,
+                now_ms=int(self.clock() * 1000),
+                delay_factor=self.settings.retry_delay_factor,
+            )
+            await self._route(msg, route, exc)
+            self.counts[route.kind.value] += 1
+            return Outcome(route.kind.value, route=route)
+        self.counts["ok"] += 1
+        return Outcome("ok", emitted=len(outputs))
+
+    async def _emit(self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]]) -> None:
+        if not outputs:
+            return
+        trace = [(k, v) for k, v in headers if k in ("traceparent", "tracestate")]
+        batch = []
+        for out in outputs:
+            spec = topic(out.topic)
+            physical = self.settings.topic(spec.name)
+            value = await self.serde.encode_async(
+                subject_for(physical), spec.value_schema, out.record
+            )
+            batch.append((physical, out.key.encode(), value, trace))
+        await self.publisher.publish_many(batch)
+
+    async def _route(self, msg: Message, route: Route, exc: BaseException) -> None:
+        physical = self.settings.topic(route.topic)
+        if route.kind is RouteKind.RETRY:
+            log.info("retrying %s@%s/%s: %s", msg.topic, msg.partition, msg.offset, describe(exc))
+            payload = [(physical, msg.key, msg.value or b"", retry_headers(msg, route, exc))]
+        else:
+            log.warning(
+                "dead-lettering %s@%s/%s after %d attempt(s): %s",
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                route.attempts,
+                describe(exc),
+            )
+            record = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
+            value = await self.serde.encode_async(subject_for(physical), "StepFailed", record)
+            payload = [(physical, msg.key, value, [])]
+        await self._publish_until_done(payload)
+
+    async def _publish_until_done(
+        self, payload: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
+    ) -> None:
+        """A failure route must not drop the event: if the broker is down, keep trying (the
+        partition waits, which is right: nothing after it can be committed safely either)."""
+        delay = 0.2
+        while True:
+            try:
+                await self.publisher.publish_many(payload)
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.error("cannot route failed event yet (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
