@@ -87,14 +87,17 @@ class KafkaEventProducer:
         send_timeout_s: float = 10.0,
         linger_ms: int = 2,
     ) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            client_id=client_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=linger_ms,
-            request_timeout_ms=max(1000, int(send_timeout_s * 1000)),
-        )
+        # aiokafka binds to the running loop at construction, so the client is built in start():
+        # a Faust worker creates this object before its loop runs.
+        self._config = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": linger_ms,
+            "request_timeout_ms": max(1000, int(send_timeout_s * 1000)),
+        }
+        self._producer: AIOKafkaProducer | None = None
         self._timeout = send_timeout_s
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -106,9 +109,13 @@ class KafkaEventProducer:
         return cls(settings.kafka_bootstrap_servers, **kwargs)  # type: ignore[arg-type]
 
     async def start(self) -> None:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(**self._config)
         try:
             await asyncio.wait_for(self._producer.start(), self._timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
+            await self._producer.stop()
+            self._producer = None
             raise BrokerUnavailableError(f"cannot connect producer: {exc}") from exc
         self._started = True
 
@@ -120,9 +127,10 @@ class KafkaEventProducer:
                     await self.start()
 
     async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        self._started = False
+        if producer is not None:
+            await producer.stop()
 
     async def publish(
         self,
@@ -145,9 +153,12 @@ class KafkaEventProducer:
         the caller retries the batch; idempotent ids make a partial resend harmless)."""
         await self.ensure_started()
 
+        producer = self._producer
+        assert producer is not None  # ensure_started() built it
+
         async def send_all() -> None:
             futures = [
-                await self._producer.send(topic, value, key=key, headers=list(headers))
+                await producer.send(topic, value, key=key, headers=list(headers))
                 for topic, key, value, headers in messages
             ]
             await asyncio.gather(*futures)

@@ -19,6 +19,7 @@ make a retried sink batch a no-op before any merge happens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +28,7 @@ from typing import Any
 from schemas.contracts import load_schema
 from streams.catalogue import TopicRole, TopicSpec, ingested_topics
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASE = "munjero"
 DEDUP_WINDOW = 10_000  # insert tokens remembered per table (~minutes of sink batches)
 DEAD_LETTERS = "dead_letters"
@@ -102,7 +104,12 @@ class RawTable:
 
 
 def ident(name: str) -> str:
-    """Back-quoted identifier: payload names such as ``window`` are ClickHouse keywords."""
+    """Back-quoted identifier (payload names such as ``window`` are ClickHouse keywords).
+
+    Every name in the DDL comes from the catalogue, the Avro contracts or the settings' database
+    name; validating them here is what makes the f-string SQL of this package safe."""
+    if not _IDENT.fullmatch(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
     return f"`{name}`"
 
 

@@ -6,17 +6,16 @@ so the same app serves under uvicorn, in tests over ``httpx.ASGITransport``, and
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from starlette.responses import Response
 
 from connectors.api.deps import ApiDeps
-from connectors.api.errors import ErrorBody, install_error_handlers, json_response
+from connectors.api.errors import install_error_handlers, json_response
 from connectors.api.gateway import Gateway
 from connectors.api.health import run_checks
 from connectors.api.limits import BodySizeLimit
 from connectors.api.models import Liveness, Readiness
+from connectors.api.openapi import install_openapi
 from connectors.api.routes_knowledge import knowledge_router
 from connectors.api.routes_problems import problems_router
 from streams import __version__
@@ -84,23 +83,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         ready, report = await run_checks(deps.ready_checks)
         return json_response(200 if ready else 503, report)
 
-    _document_limits(app, deps)
+    install_openapi(app, deps.settings)
     return app
-
-
-def _document_limits(app: FastAPI, deps: ApiDeps) -> None:
-    """Put the runtime limits (batch size) into the generated OpenAPI document."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            batch = components.get("ProblemBatch", {}).get("properties", {}).get("problems")
-            if batch is not None:
-                batch["maxItems"] = deps.settings.api_max_batch
-            components.setdefault("ErrorBody", ErrorBody.model_json_schema())
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

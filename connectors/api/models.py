@@ -114,6 +114,20 @@ class ProblemBatch(BaseModel):
         min_length=1, description="The problems; at most the server's batch limit."
     )
 
+    @field_validator("problems", mode="before")
+    @classmethod
+    def _within_limit(cls, problems: Any, info: ValidationInfo) -> Any:
+        # Before item validation: an oversized batch is refused without validating its items.
+        limit = (info.context or {}).get("max_batch")
+        if limit is not None and isinstance(problems, list) and len(problems) > limit:
+            raise PydanticCustomError(
+                "too_long",
+                "a batch holds at most {limit} problems, got {count}: split it into several "
+                "requests",
+                {"limit": limit, "count": len(problems)},
+            )
+        return problems
+
     @field_validator("problems")
     @classmethod
     def _distinct_ids(cls, problems: list[ProblemIn]) -> list[ProblemIn]:

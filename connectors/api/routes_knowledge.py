@@ -1,19 +1,18 @@
 """``/v1/knowledge``: add, replace or delete a knowledge document."""
 
-# No `from __future__ import annotations`: FastAPI must evaluate the annotations of the route
-# closures, which refer to local names (the scope dependencies).
-
-from typing import Annotated
+from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Request
+from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from connectors.api.auth import KNOWLEDGE_WRITE, Principal
+from connectors.api.auth import KNOWLEDGE_WRITE
 from connectors.api.errors import error_responses
-from connectors.api.gateway import Gateway, IdempotencyKey, TraceParent, trace_headers
+from connectors.api.gateway import Gateway, idempotency_key, parse_body, trace_headers
 from connectors.api.idempotency import Answer
 from connectors.api.models import KnowledgeAccepted, KnowledgeDeletion, KnowledgeIn
+from connectors.api.openapi import write_operation
 from connectors.api.records import (
     KNOWLEDGE_EVENT,
     knowledge_record,
@@ -23,6 +22,7 @@ from connectors.api.records import (
 from schemas.serializer import subject_for
 from streams.events import now
 
+_KNOWLEDGE: TypeAdapter[KnowledgeIn] = TypeAdapter(KnowledgeIn)
 _EXAMPLES = {
     "document": {
         "summary": "Add or replace a document",
@@ -47,12 +47,12 @@ def knowledge_router(gw: Gateway) -> APIRouter:
     serde = gw.deps.serde
     topic = gw.deps.settings.topic("knowledge.ingested")
     subject = subject_for(topic)
-    writer = gw.requires(KNOWLEDGE_WRITE)
     router = APIRouter(tags=["knowledge"])
 
     @router.post(
         "/v1/knowledge",
         status_code=202,
+        response_description="Accepted: the broker acknowledged the event(s).",
         response_model=KnowledgeAccepted,
         summary="Add, replace or delete a knowledge document",
         description="Publishes one `KnowledgeDocumentIngested` event keyed by `document_id` "
@@ -60,24 +60,21 @@ def knowledge_router(gw: Gateway) -> APIRouter:
         '`{"document_id": ..., "deleted": true}` to delete. Field errors are located under the '
         'branch, e.g. `["body", "document", "content"]`.',
         responses=error_responses(401, 403, 413, 422, 503),
+        openapi_extra=write_operation("KnowledgeIn", _EXAMPLES),
     )
-    async def submit_knowledge(
-        request: Request,
-        doc: Annotated[KnowledgeIn, Body(openapi_examples=_EXAMPLES)],
-        principal: Annotated[Principal, Depends(writer)],
-        idempotency_key: IdempotencyKey = None,
-        traceparent: TraceParent = None,
-        tracestate: Annotated[str | None, Header(include_in_schema=False)] = None,
-    ) -> Response:
+    async def submit_knowledge(request: Request) -> Response:
+        headers = request.headers
+        principal = gw.authorize(headers, KNOWLEDGE_WRITE)
+        key = idempotency_key(headers)
         body = await request.body()
+        doc = parse_body(_KNOWLEDGE, body)
 
         async def compute() -> Answer:
-            basis = request_basis(idempotency_key, body)
+            basis = request_basis(key, body)
             ids = submission_ids(KNOWLEDGE_EVENT, principal.producer, basis, 0, doc.document_id)
             record = knowledge_record(doc, ids, principal.producer, now())
             value = serde.encode(subject, KNOWLEDGE_EVENT, record)
-            headers = trace_headers(traceparent, tracestate)
-            await gw.publish([(topic, ids.entity_id.encode(), value, headers)])
+            await gw.publish([(topic, ids.entity_id.encode(), value, trace_headers(headers))])
             accepted = {
                 "document_id": ids.entity_id,
                 "event_id": ids.event_id,
@@ -86,6 +83,6 @@ def knowledge_router(gw: Gateway) -> APIRouter:
             }
             return Answer(202, orjson.dumps(accepted))
 
-        return await gw.respond(request, principal, idempotency_key, body, compute)
+        return await gw.respond(request, principal, key, body, compute)
 
     return router

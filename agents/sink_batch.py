@@ -1,0 +1,142 @@
+"""The sink's batching logic (pure: no Kafka, no ClickHouse, no clock of its own).
+
+A batch gathers rows per ``(topic, partition)`` slice. Flushing it means one insert per slice and
+table, each with the dedup token ``topic:partition:first-last``, and then one commit of the next
+offset of every slice. A slice maps to one raw table (plus ``ingest_errors`` for messages that
+could not be decoded); the token is per table, so sharing it between the two is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Row = tuple[Any, ...]
+TP = tuple[str, int]  # (physical topic, partition)
+
+
+@dataclass(frozen=True)
+class Insert:
+    """One insert of a flush."""
+
+    table: str
+    columns: Sequence[str]
+    rows: list[Row]
+    dedup_token: str
+
+
+@dataclass
+class _Slice:
+    first: int
+    last: int
+    records: int = 0
+    rows: dict[str, list[Row]] = field(default_factory=dict)  # table -> rows
+
+
+class Batch:
+    """Records taken from Kafka since the last successful flush."""
+
+    def __init__(self) -> None:
+        self._slices: dict[TP, _Slice] = {}
+        self._columns: dict[str, Sequence[str]] = {}
+        self.records = 0  # every consumed record, rows or not (tombstones, errors)
+        self.opened_at: float | None = None  # clock value of the first record
+
+    def __len__(self) -> int:
+        return self.records
+
+    def add(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        now: float,
+        table: str | None = None,
+        columns: Sequence[str] = (),
+        row: Row | None = None,
+    ) -> None:
+        """Account for one consumed record; ``row`` (for ``table``) when it yields one."""
+        if self.opened_at is None:
+            self.opened_at = now
+        self.records += 1
+        slice_ = self._slices.get((topic, partition))
+        if slice_ is None:
+            slice_ = self._slices[(topic, partition)] = _Slice(offset, offset)
+        else:
+            # Kafka hands out a partition's records in offset order; min/max keeps the token
+            # right even if a caller ever interleaves two fetches of one partition.
+            slice_.first = min(slice_.first, offset)
+            slice_.last = max(slice_.last, offset)
+        slice_.records += 1
+        if table is not None and row is not None:
+            slice_.rows.setdefault(table, []).append(row)
+            self._columns.setdefault(table, columns)
+
+    def inserts(self) -> list[Insert]:
+        """The inserts that land this batch (the commit waits for all of them)."""
+        out = []
+        for (topic, partition), slice_ in self._slices.items():
+            token = f"{topic}:{partition}:{slice_.first}-{slice_.last}"
+            for table, rows in slice_.rows.items():
+                out.append(Insert(table, self._columns[table], rows, token))
+        return out
+
+    def commit_offsets(self) -> dict[TP, int]:
+        """Offsets to commit once every insert succeeded: the next offset of each slice."""
+        return {tp: s.last + 1 for tp, s in self._slices.items()}
+
+    def partitions(self) -> set[TP]:
+        return set(self._slices)
+
+    def drop_partitions(self, partitions: set[TP]) -> None:
+        """Forget uncommitted records of partitions this consumer lost; Kafka redelivers them to
+        the new owner from the last committed offset, so nothing is lost."""
+        for tp in partitions:
+            slice_ = self._slices.pop(tp, None)
+            if slice_ is not None:
+                self.records -= slice_.records
+        if not self._slices:
+            self.records = 0
+            self.opened_at = None
+
+
+@dataclass(frozen=True)
+class FlushPolicy:
+    """Flush when the batch is full or its oldest record has waited long enough."""
+
+    max_records: int
+    max_wait_s: float
+
+    def due(self, batch: Batch, now: float) -> bool:
+        if not batch.records:
+            return False
+        if batch.records >= self.max_records:
+            return True
+        return batch.opened_at is not None and now - batch.opened_at >= self.max_wait_s
+
+    def fetch_timeout_s(self, batch: Batch, now: float) -> float:
+        """How long the next fetch may wait without delaying a due flush."""
+        if batch.opened_at is None:
+            return self.max_wait_s
+        return max(0.0, self.max_wait_s - (now - batch.opened_at))
+
+    def room(self, batch: Batch) -> int:
+        return max(1, self.max_records - batch.records)
+
+
+@dataclass
+class Backoff:
+    """Exponential retry delays: ``initial_s`` doubling up to ``max_s``."""
+
+    initial_s: float = 0.2
+    max_s: float = 10.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.max_s, self.initial_s * 2.0**self.attempt)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0

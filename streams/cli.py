@@ -1,0 +1,171 @@
+"""``munjero``: the command line of the factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from schemas.serializer import AvroSerde
+
+cli = typer.Typer(
+    help="Munjero Shorts Factory: quiz problems in, YouTube Shorts out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dlq_cli = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
+topics_cli = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Producer API keys.", no_args_is_help=True)
+cli.add_typer(dlq_cli, name="dlq")
+cli.add_typer(topics_cli, name="topics")
+cli.add_typer(keys_cli, name="keys")
+console = Console()
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiokafka", "faust", "mode", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return settings
+
+
+@cli.command()
+def demo(
+    problems: Annotated[int, typer.Option(help="how many sample problems to submit (0: all)")] = 0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline")] = 120.0,
+) -> None:
+    """Start everything on embedded defaults, submit the sample bank, print a summary."""
+    from streams.supervisor import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(_settings(), limit=problems, timeout=timeout)))
+
+
+@cli.command()
+def up() -> None:
+    """Run broker, registry, API, workers and sink until Ctrl-C."""
+    from streams.supervisor import run_up
+
+    asyncio.run(run_up(_settings()))
+
+
+@cli.command()
+def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. drafting")]) -> None:
+    """Run one agent group (a Faust worker). Needs broker and registry URLs in the env."""
+    from streams.worker import run_worker
+
+    run_worker(_settings(), group)
+
+
+@topics_cli.command("list")
+def topics_list() -> None:
+    """Print the catalogue."""
+    from streams.catalogue import ALL_TOPICS
+
+    table = Table("topic", "key", "schema", "partitions", "cleanup", "retention")
+    for spec in ALL_TOPICS:
+        retention = "forever" if spec.retention is None else str(spec.retention)
+        table.add_row(
+            spec.name,
+            spec.key,
+            spec.value_schema,
+            str(spec.partitions),
+            spec.cleanup_policy,
+            retention,
+        )
+    console.print(table)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every catalogue topic that is missing (idempotent)."""
+    from connectors.kafka import ensure_topics
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("set MUNJERO_KAFKA_BOOTSTRAP_SERVERS")
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    )
+    console.print(f"created {len(created)} topic(s)")
+
+
+@keys_cli.command("create")
+def keys_create(
+    producer: Annotated[str, typer.Option(help="who uses the key")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="problems:write, knowledge:write, problems:read")
+    ] = None,
+) -> None:
+    """Create an API key; only its hash is stored, so copy the printed key now."""
+    from connectors.api.auth import ApiKeyStore
+
+    settings = _settings()
+    store = ApiKeyStore.load(settings.resolved_api_keys_file)
+    scopes = scope or ["problems:write", "knowledge:write", "problems:read"]
+    console.print(store.create_key(producer, scopes))
+
+
+@dlq_cli.command("list")
+def dlq_list(topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")]) -> None:
+    """Show every dead letter of an event topic."""
+    from streams.dlq import read_dead_letters
+
+    settings = _settings()
+
+    async def run() -> None:
+        serde = _serde(settings)
+        consumer, letters = await read_dead_letters(settings, topic, serde)
+        await consumer.stop()
+        table = Table("dlq offset", "origin", "attempts", "error")
+        for dl in letters:
+            origin = f"{dl.original_topic}[{dl.original_partition}]@{dl.original_offset}"
+            table.add_row(
+                str(dl.offset), origin, str(dl.attempts), f"{dl.error_class}: {dl.error_message}"
+            )
+        console.print(table)
+
+    asyncio.run(run())
+
+
+@dlq_cli.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
+    limit: Annotated[int | None, typer.Option(help="replay at most this many")] = None,
+) -> None:
+    """Re-publish dead letters to their original topic (after the cause is fixed)."""
+    from streams.dlq import replay
+
+    settings = _settings()
+    count = asyncio.run(replay(settings, topic, _serde(settings), limit=limit))
+    console.print(f"replayed {count} dead letter(s) to {topic}")
+
+
+def _serde(settings: Settings) -> "AvroSerde":
+    from connectors.registry_client import HttpSchemaRegistry
+    from schemas.serializer import AvroSerde  # noqa: F811 - runtime import of the typed name
+
+    if not settings.schema_registry_url or not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter(
+            "set MUNJERO_KAFKA_BOOTSTRAP_SERVERS and MUNJERO_SCHEMA_REGISTRY_URL "
+            "(`munjero up` prints both)"
+        )
+    return AvroSerde(HttpSchemaRegistry(settings.schema_registry_url))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

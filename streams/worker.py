@@ -1,0 +1,56 @@
+"""Worker entry point: one Faust app per agent group, run by ``munjero worker GROUP``.
+
+Each group is its own consumer group and process, so groups scale (and crash) independently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import faust
+
+from agents import draft
+from connectors.kafka import KafkaEventProducer
+from connectors.registry_client import HttpSchemaRegistry
+from schemas.serializer import AvroSerde
+from streams.app import create_faust_app
+from streams.processor import Publisher, StepProcessor
+from streams.settings import Settings
+
+Register = Callable[[faust.App, Settings, AvroSerde, Publisher], StepProcessor]
+
+#: Agent groups and the agents they run.
+GROUPS: dict[str, tuple[Register, ...]] = {
+    "drafting": (draft.register,),
+}
+
+
+def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[StepProcessor]]:
+    """The Faust app of ``group`` with its agents bound; nothing is started yet."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown agent group {group!r}; known: {', '.join(GROUPS)}")
+    if not settings.schema_registry_url:
+        raise ValueError("MUNJERO_SCHEMA_REGISTRY_URL must be set for a worker")
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("MUNJERO_KAFKA_BOOTSTRAP_SERVERS must be set for a worker")
+    password = settings.schema_registry_password
+    registry = HttpSchemaRegistry(
+        settings.schema_registry_url,
+        username=settings.schema_registry_user,
+        password=password.get_secret_value() if password else None,
+    )
+    serde = AvroSerde(registry)
+    publisher = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id=f"munjero-{group}")
+    app = create_faust_app(settings, group)
+    processors = [register(app, settings, serde, publisher) for register in GROUPS[group]]
+    return app, processors
+
+
+def run_worker(settings: Settings, group: str) -> None:
+    """Run ``group`` until SIGTERM/SIGINT (Faust's worker owns the event loop)."""
+    app, _ = build_worker_app(settings, group)
+    level = "warn" if settings.log_level.upper() in ("INFO", "WARNING", "WARN") else "debug"
+    worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    worker.execute_from_commandline()
