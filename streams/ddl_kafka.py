@@ -100,7 +100,7 @@ def error_expressions() -> list[str]:
         "_topic AS `_topic`",
         "toInt32(_partition) AS `_partition`",
         "toInt64(_offset) AS `_offset`",
-        f"CAST(_timestamp_ms, 'Nullable({UTC_MS})') AS `message_timestamp`",
+        f"CAST(_timestamp_ms AS Nullable({UTC_MS})) AS `message_timestamp`",
         "_raw_message AS `raw_message`",
         "_error AS `error`",
         "now64(3, 'UTC') AS `_ingested_at`",

@@ -44,6 +44,13 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     publisher = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id=f"munjero-{group}")
     app = create_faust_app(settings, group)
     processors = [register(app, settings, serde, publisher) for register in GROUPS[group]]
+
+    @app.on_before_shutdown.connect
+    async def _close_clients(app: faust.App, **_: object) -> None:
+        # Faust stops consumers first; our producer and registry client are ours to close.
+        await publisher.stop()
+        await registry.close()
+
     return app, processors
 
 

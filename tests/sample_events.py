@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas.contracts import load_schema
 from streams import catalogue, events
 from streams.samples import load_sample_problems
 
@@ -18,6 +19,14 @@ Event = tuple[str, str, dict[str, Any]]  # (catalogue topic, event type, record)
 BASE = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 ARMS = ("arm-a", "arm-b", "arm-c")
 WINDOWS = ("1h", "6h", "24h")
+
+
+def _event(topic: str, event_type: str, record: dict[str, Any]) -> Event:
+    # Fields added to a contract later carry defaults: fill them, as a current producer would.
+    for field in load_schema(event_type)["fields"]:
+        if field["name"] not in record and "default" in field:
+            record[field["name"]] = field["default"]
+    return topic, event_type, record
 
 
 def _meta(event_id: str, correlation: str, cause: str | None, at: datetime) -> dict[str, Any]:
@@ -35,7 +44,7 @@ def problem_submitted(problem: dict[str, Any], n: int) -> Event:
         "problem_id": pid,
         "submitted_by": "bench@munjero",
     }
-    return "problems.submitted", "ProblemSubmitted", record
+    return _event("problems.submitted", "ProblemSubmitted", record)
 
 
 def script_drafted(submitted: dict[str, Any], arm: str) -> Event:
@@ -63,7 +72,7 @@ def script_drafted(submitted: dict[str, Any], arm: str) -> Event:
         "citations": [{"chunk_id": f"chunk-{arm}-1", "score": 0.82}],
         "fallback_reason": None,
     }
-    return "scripts.drafted", "ScriptDrafted", record
+    return _event("scripts.drafted", "ScriptDrafted", record)
 
 
 def render_completed(script: dict[str, Any]) -> Event:
@@ -86,7 +95,7 @@ def render_completed(script: dict[str, Any]) -> Event:
         "template_version": "quiz-v3",
         "cache_hit": False,
     }
-    return "renders.completed", "RenderCompleted", record
+    return _event("renders.completed", "RenderCompleted", record)
 
 
 def short_published(render: dict[str, Any]) -> Event:
@@ -107,7 +116,7 @@ def short_published(render: dict[str, Any]) -> Event:
         "published_at": m["occurred_at"],
         "simulated": True,
     }
-    return "shorts.published", "ShortPublished", record
+    return _event("shorts.published", "ShortPublished", record)
 
 
 def metrics_observed(short: dict[str, Any], window: str, k: int) -> Event:
@@ -133,7 +142,7 @@ def metrics_observed(short: dict[str, Any], window: str, k: int) -> Event:
         "subscribers_gained": views // 200,
         "simulated": True,
     }
-    return "metrics.observed", "MetricsObserved", record
+    return _event("metrics.observed", "MetricsObserved", record)
 
 
 def step_failed(event_topic: str, physical: str, key: str, value: bytes, offset: int) -> Event:
@@ -158,7 +167,43 @@ def step_failed(event_topic: str, physical: str, key: str, value: bytes, offset:
         "attempts": 4,
         "fatal": False,
     }
-    return f"{event_topic}.dlq", "StepFailed", record
+    return _event(f"{event_topic}.dlq", "StepFailed", record)
+
+
+def knowledge_ingested(n: int) -> Event:
+    event_id = events.derived_id("knowledge", str(n))
+    content = "세종대왕은 1443년에 훈민정음을 창제했다. " * 8
+    record = {
+        "meta": _meta(event_id, event_id, None, BASE + timedelta(seconds=n)),
+        "document_id": f"doc-{n}",
+        "title": f"한국사 노트 {n}",
+        "subject": "history",
+        "language": "ko",
+        "content_type": "text/markdown",
+        "content": content,
+        "content_sha256": "f" * 64,
+        "tags": ["한국사"],
+        "deleted": False,
+        "submitted_by": "bench@munjero",
+    }
+    return _event("knowledge.ingested", "KnowledgeDocumentIngested", record)
+
+
+def experiment_updated(n: int) -> Event:
+    event_id = events.derived_id("experiment", str(n))
+    record = {
+        "meta": _meta(event_id, event_id, None, BASE + timedelta(minutes=n)),
+        "experiment_id": "exp-hook-style",
+        "metric": "impressions_ctr",
+        "arms": [
+            {"arm_id": arm, "weight": 1 / 3, "shorts": 10 + n, "successes": 3.0 + i,
+             "trials": 30.0, "chance_to_win": None if n == 0 else 0.3}
+            for i, arm in enumerate(ARMS)
+        ],
+        "decision": None,
+        "reason": "",
+    }  # fmt: skip
+    return _event("experiments.updated", "ExperimentUpdated", record)
 
 
 def pipeline(problem: dict[str, Any], n: int, *, arms: int = 3, windows: int = 3) -> list[Event]:

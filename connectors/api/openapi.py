@@ -50,7 +50,7 @@ _TRACEPARENT = {
     "description": "W3C trace context; copied onto the Kafka records.",
     "schema": {
         "type": "string",
-        "example": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "examples": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
     },
 }
 

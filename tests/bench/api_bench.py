@@ -135,6 +135,37 @@ def _run(coro: Any) -> Any:
 # --- the load generator (this process) ---------------------------------------------------------
 
 
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (from /proc; Linux only, like the broker)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` so far (exited ones count as 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(samples, n=100, method="inclusive")
     return {"p50_ms": qs[49] * 1000, "p95_ms": qs[94] * 1000, "p99_ms": qs[98] * 1000}
@@ -182,19 +213,26 @@ async def _end_offsets(bootstrap: str, name: str) -> int:
         await consumer.stop()
 
 
-async def _load(args: argparse.Namespace, base: str, key: str, bootstrap: str) -> dict[str, Any]:
+async def _load(
+    args: argparse.Namespace, base: str, key: str, bootstrap: str, procs: dict[str, list[int]]
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     warm = [json.dumps(_problem(-i)).encode() for i in range(1, 501)]
     await _drive(f"{base}/v1/problems", warm, headers, args.concurrency)
 
     bodies = [json.dumps(_problem(i)).encode() for i in range(args.requests)]
+    cpu_before = {name: _cpu_seconds(pids) for name, pids in procs.items()}
     seconds, lat, statuses = await _drive(f"{base}/v1/problems", bodies, headers, args.concurrency)
+    cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in procs.items()}
     single = {
         "requests": len(bodies),
         "concurrency": args.concurrency,
         "statuses": statuses,
         "accepted_per_s": statuses.get(202, 0) / seconds,
         **_percentiles(lat),
+        # CPU per request of each process: where the two cores went.
+        "cpu_us_per_request": {k: v / len(bodies) * 1e6 for k, v in cpu.items()},
+        "wall_s": seconds,
     }
 
     n = args.batch_size
@@ -283,7 +321,14 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 _wait_http(f"{base}/healthz")
-                result = _run(_load(args, base, key, broker.bootstrap_servers))
+                server_pids = _descendants(server.pid)
+                broker_pids = [p for p in _descendants(os.getpid()) if p not in server_pids]
+                procs = {
+                    "api": server_pids,
+                    "broker": [p for p in broker_pids if p != os.getpid()],
+                    "load generator": [os.getpid()],
+                }
+                result = _run(_load(args, base, key, broker.bootstrap_servers, procs))
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(30)
@@ -297,6 +342,8 @@ def main(argv: list[str] | None = None) -> None:
         f"               {s['accepted_per_s']:.0f} accepted/s, "
         f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms"
     )
+    cpu = ", ".join(f"{k} {v:.0f} us" for k, v in s["cpu_us_per_request"].items())
+    print(f"               CPU per request: {cpu} (wall {s['wall_s']:.1f} s)")
     print(
         f"batch POST   : {b['batches']} x {b['batch_size']} problems, concurrency "
         f"{b['concurrency']}, statuses {b['statuses']}\n"

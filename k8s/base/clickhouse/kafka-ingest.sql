@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted`
     `hook_style` String,
     `cta_style` String,
     `hook` String,
+    `preface` String,
     `question` String,
     `choices` Array(String),
     `countdown_seconds` Int32,
@@ -385,7 +386,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -423,7 +424,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -446,6 +447,7 @@ SELECT
     `hook_style` AS `hook_style`,
     `cta_style` AS `cta_style`,
     `hook` AS `hook`,
+    `preface` AS `preface`,
     `question` AS `question`,
     `choices` AS `choices`,
     `countdown_seconds` AS `countdown_seconds`,
@@ -470,7 +472,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -512,7 +514,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -552,7 +554,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -596,7 +598,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -629,7 +631,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -669,7 +671,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -709,7 +711,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -749,7 +751,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -789,7 +791,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -829,7 +831,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -869,7 +871,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
@@ -909,7 +911,7 @@ SELECT
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
-    CAST(_timestamp_ms, 'Nullable(DateTime64(3, 'UTC'))') AS `message_timestamp`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
     _raw_message AS `raw_message`,
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`

@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS `munjero`.`scripts_drafted`
     `hook_style` LowCardinality(String),
     `cta_style` LowCardinality(String),
     `hook` String,
+    `preface` String,
     `question` String,
     `choices` Array(String),
     `countdown_seconds` Int32,

@@ -1,0 +1,207 @@
+"""The ClickHouse sink against the real embedded broker and chdb: every event type lands, the
+pipeline view reports the steps, redelivery and replay never double count, garbage is skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from agents.sink import ClickHouseSink, end_offsets
+from connectors.kafka import KafkaEventProducer, ensure_topics
+from connectors.warehouse.chdb_adapter import ChdbWarehouse
+from schemas.registry import InMemorySchemaRegistry
+from schemas.serializer import AvroSerde, subject_for
+from streams.settings import Settings
+from tests import sample_events as samples
+
+pytestmark = pytest.mark.integration
+
+DB = "munjero"
+
+
+@dataclass
+class Env:
+    settings: Settings
+    serde: AvroSerde
+    producer: KafkaEventProducer
+    warehouse: ChdbWarehouse
+
+    async def produce(self, events: list[samples.Event]) -> None:
+        messages = []
+        for topic, event_type, record in events:
+            physical = self.settings.topic(topic)
+            value = await self.serde.encode_async(subject_for(physical), event_type, record)
+            messages.append((physical, samples.key_of(topic, record), value, ()))
+        await self.producer.publish_many(messages, timeout=30)
+
+    async def count(self, table: str, final: bool = False) -> int:
+        rows = await self.warehouse.query(
+            f"SELECT count() AS c FROM {DB}.{table}{' FINAL' if final else ''}"
+        )
+        return int(rows[0]["c"])
+
+    async def status(self) -> list[dict[str, Any]]:
+        return await self.warehouse.query(
+            f"SELECT * EXCEPT last_event_at FROM {DB}.pipeline_status ORDER BY problem_id"
+        )
+
+
+@pytest.fixture
+async def env(settings: Settings) -> AsyncIterator[Env]:
+    assert settings.kafka_bootstrap_servers
+    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    # The sink and the producer share one registry, as they share one registry server in a run.
+    warehouse = ChdbWarehouse(settings.data_dir / "chdb")
+    try:
+        yield Env(settings, AvroSerde(InMemorySchemaRegistry()), producer, warehouse)
+    finally:
+        await producer.stop()
+        await warehouse.close()
+
+
+@contextlib.asynccontextmanager
+async def running(env: Env) -> AsyncIterator[ClickHouseSink]:
+    sink = ClickHouseSink(env.settings, env.warehouse, env.serde)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        yield sink
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+async def caught_up(env: Env, sink: ClickHouseSink) -> None:
+    assert env.settings.kafka_bootstrap_servers
+    ends = await end_offsets(env.settings.kafka_bootstrap_servers, sink.topics)
+    async with asyncio.timeout(90):
+        await sink.wait_caught_up(ends)
+
+
+def two_problems(env: Env) -> tuple[list[samples.Event], samples.Event]:
+    events = samples.pipeline(samples.PROBLEMS[0], 1) + samples.pipeline(
+        samples.PROBLEMS[1], 1, windows=1
+    )
+    events += [samples.knowledge_ingested(1), samples.experiment_updated(1)]
+    failed_script = next(r for t, _, r in events if t == "scripts.drafted")
+    dead = samples.step_failed(
+        "renders.completed",
+        env.settings.topic("scripts.drafted"),
+        failed_script["script_id"],
+        b"\x00\x00\x00\x00\x07raw avro",
+        17,
+    )
+    return events, dead
+
+
+async def test_every_event_type_lands_and_the_status_view_reports_the_steps(env: Env) -> None:
+    events, dead = two_problems(env)
+    async with running(env) as sink:
+        await env.produce([*events, dead])
+        await caught_up(env, sink)
+    assert sink.undecodable == 0
+    expected = {
+        "problems_submitted": 2,
+        "scripts_drafted": 6,
+        "renders_completed": 6,
+        "shorts_published": 6,
+        "metrics_observed": 12,
+        "knowledge_ingested": 1,
+        "experiments_updated": 1,
+        "dead_letters": 1,
+    }
+    assert {t: await env.count(t) for t in expected} == expected
+
+    letters = await env.warehouse.query(
+        f"SELECT _topic, original_key, hex(original_value) AS v, original_headers"
+        f" FROM {DB}.dead_letters"
+    )
+    assert letters[0]["_topic"] == env.settings.topic("renders.completed.dlq")
+    assert letters[0]["v"] == b"\x00\x00\x00\x00\x07raw avro".hex().upper()
+    assert letters[0]["original_headers"][0]["key"] == "traceparent"
+
+    first, second = (f"{samples.PROBLEMS[i]['problem_id']}-1" for i in (0, 1))
+    status = {row.pop("problem_id"): row for row in await env.status()}
+    assert status[first] | {"submitted_at": None} == {
+        "submitted_at": None,
+        "submissions": 1,
+        "scripts_drafted": 3,
+        "renders": 3,
+        "published": 3,
+        "dead_lettered": 1,  # the render of one script failed (keyed by its script id)
+        "last_step": "dead_lettered",
+    }
+    assert status[first]["submitted_at"] == samples.BASE + timedelta(seconds=1)
+    assert status[second]["dead_lettered"] == 0
+    assert status[second]["last_step"] == "published"
+
+
+async def test_redelivery_and_replay_never_double_count(env: Env) -> None:
+    events, dead = two_problems(env)
+    async with running(env) as sink:
+        await env.produce([*events, dead])
+        await caught_up(env, sink)
+        before = await env.status()
+        # A replay: the same facts with the same ids, at new offsets.
+        await env.produce([*events, dead])
+        await caught_up(env, sink)
+        assert await env.count("scripts_drafted") == 12  # both copies are stored...
+        assert await env.count("scripts_drafted", final=True) == 6  # ...and collapse
+        assert await env.status() == before
+    ends = await end_offsets(env.settings.kafka_bootstrap_servers or "", sink.topics)
+
+    # A redelivery: the consumer group starts over from offset 0.
+    await reset_group(env.settings, [tp for tp, end in ends.items() if end])
+    async with running(env) as again:
+        await caught_up(env, again)
+    assert again.rows_written == sum(ends.values())
+    assert await env.status() == before
+    unique = await env.warehouse.query(
+        f"SELECT count() AS c, uniqExact(event_id) AS u FROM {DB}.metrics_observed FINAL"
+    )
+    assert unique == [{"c": 12, "u": 12}]
+
+
+async def reset_group(settings: Settings, partitions: list[tuple[str, int]]) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.group("sink"),
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})
+    finally:
+        await consumer.stop()
+
+
+async def test_garbage_is_counted_skipped_and_the_next_event_lands(env: Env) -> None:
+    topic, event_type, record = samples.problem_submitted(samples.PROBLEMS[2], 9)
+    physical = env.settings.topic(topic)
+    key = samples.key_of(topic, record)
+    async with running(env) as sink:
+        # Same key, so same partition: the good event sits right behind the garbage.
+        await env.producer.publish(physical, key, b"\x00\x00\x00\x99garbage")
+        await env.produce([(topic, event_type, record)])
+        await caught_up(env, sink)
+    assert sink.undecodable == 1
+    landed = await env.warehouse.query(f"SELECT problem_id, _offset FROM {DB}.problems_submitted")
+    assert [r["problem_id"] for r in landed] == [record["problem_id"]]
+    errors = await env.warehouse.query(
+        f"SELECT _topic, _partition, _offset, raw_message, error FROM {DB}.ingest_errors"
+    )
+    assert len(errors) == 1
+    assert errors[0]["_topic"] == physical
+    assert errors[0]["_offset"] == landed[0]["_offset"] - 1
+    assert "SerializationError" in errors[0]["error"] or "Unknown" in errors[0]["error"]
