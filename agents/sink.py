@@ -3,16 +3,16 @@
 Why plain aiokafka and not Faust: Faust's per-message overhead (it rewrites its state file and
 runs every event through its stream machinery) caps pass-through near 1.6k msg/s on the embedded
 broker, and the sink must keep up with >= 20k events/s. Here a ``getmany`` loop hands whole
-fetches to pure batching logic (``agents.sink_batch``), one Arrow insert per partition slice.
+fetches to pure batching logic (``agents.sink_batch``): one Arrow insert per table per flush.
 
 Guarantees:
 * Offsets are committed only after every insert of the batch succeeded. A failed insert is
   retried with backoff until it succeeds or the sink is stopped; the batch is never dropped and
   no partition is skipped.
-* Each insert carries the dedup token ``topic:partition:first-last``, so a retried insert whose
-  first attempt did land is a no-op; anything that still repeats (a redelivery after a crash, a
-  replay) collapses on ``event_id`` in ``ReplacingMergeTree`` and is never double counted by the
-  views (see ``streams.ddl``).
+* Each insert carries a dedup token naming its ``topic:partition:first-last`` slices, so a
+  retried insert whose first attempt did land is a no-op; anything that still repeats (a
+  redelivery after a crash, a replay) collapses on ``event_id`` in ``ReplacingMergeTree`` and is
+  never double counted by the views (see ``streams.ddl``).
 * A record that cannot be decoded is not the sink's to dead-letter (the consuming agent does
   that): it is counted (``undecodable``), logged with its coordinates, recorded in
   ``ingest_errors`` and passed over. Registry outages are not decoding failures: they are
@@ -25,6 +25,7 @@ In production the sink is not deployed: ClickHouse's Kafka engine ingests the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -70,6 +71,7 @@ class ClickHouseSink:
         self._progress: dict[TP, int] = {}  # next offset known to be in the warehouse
         self._progress_changed = asyncio.Condition()
         self._consumer: AIOKafkaConsumer | None = None
+        self._inflight: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         # Counters (read by tests, the benchmark and metrics).
         self.undecodable = 0
@@ -107,13 +109,20 @@ class ClickHouseSink:
             while not stop.is_set():
                 await self._step(consumer)
             async with self._flush_lock:
-                await self._flush(consumer)
+                await self._settle()
+                batch, self._batch = self._batch, Batch()
+                await self._land(consumer, batch)
         except _Stopping as exc:
             # Stopped while the warehouse was failing: the batch stays uncommitted and is re-read
             # on the next start (the dedup token makes any part that did land a no-op).
             log.warning("sink stopped with an unflushed batch: %s", exc.__cause__)
         finally:
             self._consumer = None
+            if self._inflight is not None:  # only when leaving on an error
+                self._inflight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._inflight
+                self._inflight = None
             await consumer.stop()
 
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
@@ -128,8 +137,14 @@ class ClickHouseSink:
                 for msg in messages:
                     await self._add(msg, ingested_at)
             if self._policy.due(self._batch, time.monotonic()):
-                await self._flush(consumer)
-            elif not self._batch.records:
+                # Land this batch in the background and keep decoding the next one: chdb
+                # releases the GIL while it ingests, so the two use both cores. One batch in
+                # flight at most keeps commits in order and memory bounded.
+                await self._settle()
+                batch, self._batch = self._batch, Batch()
+                self._inflight = asyncio.create_task(self._land(consumer, batch))
+            elif not self._batch.records and (self._inflight is None or self._inflight.done()):
+                await self._settle()
                 await self._note_positions(consumer)
 
     async def _add(self, msg: Any, ingested_at: datetime) -> None:
@@ -173,16 +188,20 @@ class ClickHouseSink:
                 log.warning("schema lookup failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
-        """Insert the batch, then commit. Caller holds ``_flush_lock``."""
-        batch = self._batch
+    async def _settle(self) -> None:
+        """Wait for the batch in flight (if any) to land; its failure surfaces here."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
+
+    async def _land(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
+        """Insert every row of ``batch``, then commit its offsets."""
         if not batch.records:
             return
         for insert in batch.inserts():
             await self._retry(_inserter(self._warehouse, insert), f"insert into {insert.table}")
             self.rows_written += len(insert.rows)
         offsets = batch.commit_offsets()
-        self._batch = Batch()
         self.batches += 1
         try:
             await consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
@@ -245,16 +264,21 @@ class ClickHouseSink:
             await self._progress_changed.wait_for(done)
 
     async def on_revoked(self, revoked: set[TP]) -> None:
-        """Partitions are moving to another consumer: land what is buffered for them first."""
+        """A rebalance is taking partitions away: land and commit what is buffered first.
+
+        Whatever cannot land within 30 s is forgotten, not lost: it is uncommitted, and after the
+        rebalance every assigned partition is fetched again from its committed offset."""
         consumer = self._consumer
         if consumer is None:
             return
         async with self._flush_lock:
+            batch, self._batch = self._batch, Batch()
             try:
-                await asyncio.wait_for(self._flush(consumer), timeout=30)
+                async with asyncio.timeout(30):
+                    await self._settle()
+                    await self._land(consumer, batch)
             except (TimeoutError, MunjeroError, _Stopping) as exc:
                 log.warning("flush before rebalance failed (%s); records will be re-read", exc)
-                self._batch.drop_partitions(revoked)
         for tp in revoked:
             self._progress.pop(tp, None)
 

@@ -40,7 +40,7 @@ def broker_url(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
 
 
-def create_faust_app(settings: Settings, group: str) -> faust.App:
+def create_faust_app(settings: Settings, group: str, *, instance: str | None = None) -> faust.App:
     """A Faust app whose id (= consumer group) is ``group`` in the settings' namespace."""
     if not settings.kafka_bootstrap_servers:
         raise ValueError("kafka_bootstrap_servers must be set before creating the Faust app")
@@ -64,6 +64,9 @@ def create_faust_app(settings: Settings, group: str) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         worker_redirect_stdouts=False,
+        # Static membership (KIP-345): a worker restarted after a crash rejoins as the same
+        # member and gets its partitions back without waiting for the dead one to time out.
+        consumer_group_instance_id=instance,
     )
 
 
@@ -82,8 +85,17 @@ def to_message(message: Any) -> Message:
     )
 
 
-def bind(app: faust.App, processor: StepProcessor, *, concurrency: int = 1) -> list[str]:
-    """Create one Faust agent for the event topic and one per retry tier. Returns topic names."""
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.05
+
+
+def bind(app: faust.App, processor: StepProcessor) -> list[str]:
+    """Create one Faust agent for the event topic and one per retry tier. Returns topic names.
+
+    Agents take events in small batches: ``take_events`` acks a batch only after our loop body
+    returns, i.e. after every output of the batch was acknowledged by the broker. Concurrency
+    stays 1 so events of a partition are processed in order.
+    """
     settings = processor.settings
     spec = processor.spec
     physical = [settings.topic(spec.name), *(settings.topic(t) for t in spec.retry_topics)]
@@ -99,11 +111,9 @@ def bind(app: faust.App, processor: StepProcessor, *, concurrency: int = 1) -> l
         is_retry = index > 0
 
         async def agent(stream: Any, _retry: bool = is_retry) -> None:
-            async for event in stream.events():
-                msg = to_message(event.message)
-                if _retry:
-                    await processor.wait_until_due(msg)
-                await processor.process(msg)
+            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                msgs = [to_message(event.message) for event in batch]
+                await processor.process_batch(msgs, hold_until_due=_retry)
 
-        app.agent(channel, name=f"{processor.agent}.{name}", concurrency=concurrency)(agent)
+        app.agent(channel, name=f"{processor.agent}.{name}")(agent)
     return physical

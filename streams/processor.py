@@ -34,21 +34,20 @@ class Emit:
 
 
 Step = Callable[[Record], Awaitable[Sequence[Emit]]]
+Outgoing = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
 
 
 class Publisher(Protocol):
     """What the processor needs from a producer (``connectors.kafka.KafkaEventProducer``)."""
 
-    async def publish_many(
-        self, messages: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
-    ) -> None:
+    async def publish_many(self, messages: Sequence[Outgoing]) -> None:
         """Send all messages and wait for the broker's acknowledgement of every one."""
         ...
 
 
 @dataclass
 class Outcome:
-    kind: str  # "ok" | "retry" | "dlq" | "deferred"
+    kind: str  # "ok" | "retry" | "dlq"
     emitted: int = 0
     route: Route | None = None
 
@@ -110,64 +109,82 @@ class StepProcessor:
             await asyncio.sleep(delay)
 
     async def process(self, msg: Message) -> Outcome:
-        try:
-            decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
-            outputs = await self.step(decoded.record)
-            await self._emit(outputs, msg.headers)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure is routed, none is lost
-            route = route_failure(
-                self.spec,
-                msg.attempts,
-                exc,
-                now_ms=int(self.clock() * 1000),
-                delay_factor=self.settings.retry_delay_factor,
-            )
-            await self._route(msg, route, exc)
-            self.counts[route.kind.value] += 1
-            return Outcome(route.kind.value, route=route)
-        self.counts["ok"] += 1
-        return Outcome("ok", emitted=len(outputs))
+        """Process one message (see ``process_batch``)."""
+        (outcome,) = await self.process_batch([msg])
+        return outcome
 
-    async def _emit(self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]]) -> None:
-        if not outputs:
-            return
+    async def process_batch(
+        self, msgs: Sequence[Message], *, hold_until_due: bool = False
+    ) -> list[Outcome]:
+        """Process messages in order, then publish every output and every failure route in one
+        acknowledged send. The caller acks the batch's offsets only after this returns, so
+        at-least-once holds while a batch costs one broker round trip instead of one per event.
+        """
+        payload: list[Outgoing] = []
+        outcomes: list[Outcome] = []
+        for msg in msgs:
+            if hold_until_due:
+                await self.wait_until_due(msg)
+            try:
+                decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
+                outputs = await self.step(decoded.record)
+                encoded = await self._encode(outputs, msg.headers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is routed, none is lost
+                route = route_failure(
+                    self.spec,
+                    msg.attempts,
+                    exc,
+                    now_ms=int(self.clock() * 1000),
+                    delay_factor=self.settings.retry_delay_factor,
+                )
+                payload.extend(await self._route(msg, route, exc))
+                outcomes.append(Outcome(route.kind.value, route=route))
+            else:
+                payload.extend(encoded)
+                outcomes.append(Outcome("ok", emitted=len(encoded)))
+        await self._publish_until_done(payload)
+        for outcome in outcomes:
+            self.counts[outcome.kind] += 1
+        return outcomes
+
+    async def _encode(
+        self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]]
+    ) -> list[Outgoing]:
         trace = [(k, v) for k, v in headers if k in ("traceparent", "tracestate")]
-        batch = []
+        encoded: list[Outgoing] = []
         for out in outputs:
             spec = topic(out.topic)
             physical = self.settings.topic(spec.name)
             value = await self.serde.encode_async(
                 subject_for(physical), spec.value_schema, out.record
             )
-            batch.append((physical, out.key.encode(), value, trace))
-        await self.publisher.publish_many(batch)
+            encoded.append((physical, out.key.encode(), value, trace))
+        return encoded
 
-    async def _route(self, msg: Message, route: Route, exc: BaseException) -> None:
+    async def _route(self, msg: Message, route: Route, exc: BaseException) -> list[Outgoing]:
         physical = self.settings.topic(route.topic)
         if route.kind is RouteKind.RETRY:
             log.info("retrying %s@%s/%s: %s", msg.topic, msg.partition, msg.offset, describe(exc))
-            payload = [(physical, msg.key, msg.value or b"", retry_headers(msg, route, exc))]
-        else:
-            log.warning(
-                "dead-lettering %s@%s/%s after %d attempt(s): %s",
-                msg.topic,
-                msg.partition,
-                msg.offset,
-                route.attempts,
-                describe(exc),
-            )
-            record = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
-            value = await self.serde.encode_async(subject_for(physical), "StepFailed", record)
-            payload = [(physical, msg.key, value, [])]
-        await self._publish_until_done(payload)
+            return [(physical, msg.key, msg.value or b"", retry_headers(msg, route, exc))]
+        log.warning(
+            "dead-lettering %s@%s/%s after %d attempt(s): %s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            route.attempts,
+            describe(exc),
+        )
+        record = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
+        value = await self.serde.encode_async(subject_for(physical), "StepFailed", record)
+        return [(physical, msg.key, value, [])]
 
-    async def _publish_until_done(
-        self, payload: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
-    ) -> None:
-        """A failure route must not drop the event: if the broker is down, keep trying (the
-        partition waits, which is right: nothing after it can be committed safely either)."""
+    async def _publish_until_done(self, payload: Sequence[Outgoing]) -> None:
+        """Outputs and failure routes must not be dropped: if the broker is down, keep trying
+        (the partition waits, which is right: nothing after it can be committed safely)."""
+        if not payload:
+            return
         delay = 0.2
         while True:
             try:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Drafting: how many variant arms per problem.
     draft_variants_per_problem: int = Field(default=3, ge=1)
     worker_count: int = Field(default=1, ge=1)
+    # Stable identity of this worker replica (a StatefulSet ordinal in Kubernetes): the
+    # consumer's static group membership key.
+    worker_instance: str = "0"
 
     @property
     def resolved_api_keys_file(self) -> Path:

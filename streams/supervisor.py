@@ -60,7 +60,7 @@ class RunningFactory:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
+def worker_env(settings: Settings, instance: int = 0) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -68,6 +68,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "MUNJERO_SCHEMA_REGISTRY_URL": settings.schema_registry_url or "",
             "MUNJERO_TOPIC_NAMESPACE": settings.topic_namespace,
             "MUNJERO_DATA_DIR": str(settings.data_dir),
+            "MUNJERO_WORKER_INSTANCE": str(instance),
         }
     )
     return env
@@ -85,7 +86,7 @@ def spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
                 procs.append(
                     subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
                         [sys.executable, "-m", "streams.cli", "worker", group],
-                        env=worker_env(settings),
+                        env=worker_env(settings, replica),
                         stdout=out,
                         stderr=subprocess.STDOUT,
                     )

@@ -42,7 +42,7 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     )
     serde = AvroSerde(registry)
     publisher = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id=f"munjero-{group}")
-    app = create_faust_app(settings, group)
+    app = create_faust_app(settings, group, instance=f"{group}-{settings.worker_instance}")
     processors = [register(app, settings, serde, publisher) for register in GROUPS[group]]
 
     @app.on_before_shutdown.connect

@@ -16,8 +16,8 @@ from connectors.api.health import run_checks
 from connectors.api.limits import BodySizeLimit
 from connectors.api.models import Liveness, Readiness
 from connectors.api.openapi import install_openapi
-from connectors.api.routes_knowledge import knowledge_router
-from connectors.api.routes_problems import problems_router
+from connectors.api.routes_knowledge import knowledge_routes
+from connectors.api.routes_problems import problems_routes
 from streams import __version__
 
 DESCRIPTION = """
@@ -57,8 +57,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=deps.settings.api_max_body_bytes)
     gateway = Gateway(deps)
-    app.include_router(problems_router(gateway))
-    app.include_router(knowledge_router(gateway))
+    problems_routes(app, gateway)
+    knowledge_routes(app, gateway)
 
     @app.get(
         "/healthz",

@@ -11,6 +11,7 @@ passwords; here they would only add ~100 ms of CPU to every request.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import hmac
@@ -188,7 +189,7 @@ class ApiKeyStore:
             old = entries.get(key_id)
             if old is None:
                 raise KeyError(f"no API key {key_id!r}")
-            entries[key_id] = _Entry(**{**old.__dict__, "disabled": True})
+            entries[key_id] = dataclasses.replace(old, disabled=True)
             _write(self.path, entries.values())
         self._by_id = entries
         self._stamp = self._file_stamp()

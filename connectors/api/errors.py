@@ -154,6 +154,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown resource.",
         413: "Request body larger than the configured limit.",
         422: "Invalid body (field errors with their location) or a reused Idempotency-Key.",
-        503: "The broker did not acknowledge in time; retry after `Retry-After` seconds.",
+        503: "A dependency (the broker, the warehouse) did not answer in time; retry after "
+        "`Retry-After` seconds.",
     }
     return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}

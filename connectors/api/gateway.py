@@ -127,7 +127,7 @@ class Gateway:
         else:
             # The route is part of the fingerprint: one key must not serve two endpoints.
             fingerprint = hashlib.sha256(
-                b"%s %s\0%s" % (request.method.encode(), request.url.path.encode(), body)
+                b"%s %s\0%s" % (request.method.encode(), request.scope["path"].encode(), body)
             ).hexdigest()
             scope = f"{principal.producer}\x1f{key}"
             answer, replayed = await answer_once(self.deps.idempotency, scope, fingerprint, compute)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; not in pyproject's list
@@ -114,14 +115,38 @@ def _tuple_field(position: int, element: str) -> pa.Field:
     return pa.field(str(position), arrow_type(element))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TICKS = {"s": timedelta(seconds=1), "ms": timedelta(milliseconds=1), "us": timedelta(microseconds=1)}
+
+
+def _ticks(value: Any, tick: timedelta) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)  # naive means UTC here
+        return (aware - _EPOCH) // tick
+    return value
+
+
+def warm_up() -> None:
+    """pyarrow imports pandas on its first conversion from Python objects (seconds on this
+    machine): pay that when the warehouse opens, not inside the first batch."""
+    pa.array([0], type=pa.int64())
+
+
+def _column(values: list[Any], typ: Any) -> Any:
+    """One Arrow array. Top-level datetimes become integer ticks first: pyarrow converts aware
+    datetimes through pandas, whose import alone costs seconds on the first batch."""
+    if pa.types.is_timestamp(typ) and typ.unit in _TICKS:
+        tick = _TICKS[typ.unit]
+        return pa.array([_ticks(v, tick) for v in values], type=typ)
+    return pa.array(values, type=typ)
+
+
 def to_ipc_stream(
     columns: Sequence[str], types: Sequence[pa.DataType], rows: Sequence[Sequence[Any]]
 ) -> bytes:
     """An Arrow IPC stream of ``rows`` (row-major Python values) with the given column types."""
     try:
-        arrays = [
-            pa.array([row[i] for row in rows], type=typ) for i, typ in enumerate(types)
-        ]
+        arrays = [_column([row[i] for row in rows], typ) for i, typ in enumerate(types)]
         batch = pa.RecordBatch.from_arrays(arrays, names=list(columns))
     except (pa.ArrowException, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise WarehouseError(f"rows do not match the column types: {exc}") from exc

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from chdb import session as chdb_session
 
-from connectors.warehouse.arrow import arrow_type, from_ipc_stream, to_ipc_stream
+from connectors.warehouse.arrow import arrow_type, from_ipc_stream, to_ipc_stream, warm_up
 from connectors.warehouse.port import Params, Row
 from connectors.warehouse.sql import (
     check_dedup_token,
@@ -142,6 +142,7 @@ class ChdbWarehouse:
                 session = _Session(self._path)
                 for statement in _SESSION_SETTINGS:
                     session.query(statement)
+                warm_up()
             except Exception as exc:
                 raise WarehouseError(f"cannot open chdb at {self._path}: {exc}") from exc
             self._session = session

@@ -1,14 +1,13 @@
 """Throughput of the producer API into Kafka, end to end on this machine.
 
     .venv/bin/python -m tests.bench.api_bench [--requests 20000] [--concurrency 64]
+                                              [--client raw|aiohttp] [--null-publisher]
 
 Starts an embedded noida-db broker, serves the API under uvicorn (uvloop + httptools) in a child
-process, and drives it from this process with an aiohttp client (so the load generator never
-shares the API's event loop). Reports accepted/s and latency percentiles for single POSTs and
-for the batch endpoint, then checks the broker's end offsets: "accepted" means "in Kafka".
-
-aiohttp rather than httpx for the load generator: both are async, but httpx spends ~3x the CPU
-per request, and on 2 cores every cycle the generator burns is taken from the API under test.
+process, and drives it from this process (so the load generator never shares the API's event
+loop). Reports accepted/s and latency percentiles for single POSTs and for the batch endpoint,
+the CPU each process spent per request, and checks the broker's end offsets: "accepted" means
+"in Kafka".
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,23 +27,20 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.api import (
-    ApiKeyStore,
-    InMemoryStatusReader,
-    build_default_deps,
-    create_app,
-)
+from connectors.api import ApiKeyStore, InMemoryStatusReader, build_default_deps, create_app
 from connectors.broker import EmbeddedBroker, free_port
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
 from streams.catalogue import topic
 from streams.settings import Settings
+from tests.bench.http_load import LoadResult, drive
+from tests.bench.procstat import cpu_seconds, descendants, machine_busy_seconds
 
 NAMESPACE = "bench."
+PROBLEMS_TOPIC = f"{NAMESPACE}problems.submitted"
 
 
 def _settings(bootstrap: str, data_dir: Path, port: int) -> Settings:
@@ -70,30 +67,59 @@ def _problem(i: int) -> dict[str, Any]:
     }
 
 
-# --- the server (child process) ----------------------------------------------------------------
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
-async def _serve(bootstrap: str, data_dir: Path, port: int, linger_ms: int) -> None:
+# --- the API server (child process) ------------------------------------------------------------
+
+
+class NullPublisher:
+    """Acknowledges at once: ``--null-publisher`` measures the HTTP side without Kafka."""
+
+    async def publish_many(self, messages: Any, *, timeout: float | None = None) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+async def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    settings = _settings(bootstrap, data_dir, port)
-    producer = KafkaEventProducer(bootstrap, linger_ms=linger_ms)
-    await producer.start()
+    settings = _settings(args.bootstrap, args.data_dir, args.port)
+    producer: KafkaEventProducer | NullPublisher
+    if args.null_publisher:
+        producer = NullPublisher()
+    else:
+        producer = KafkaEventProducer(args.bootstrap, linger_ms=args.linger_ms)
+        await producer.start()
     deps = await build_default_deps(
         settings, producer, AvroSerde(InMemorySchemaRegistry()), InMemoryStatusReader()
     )
     config = uvicorn.Config(
         create_app(deps),
         host="127.0.0.1",
-        port=port,
+        port=args.port,
         http="httptools",
         lifespan="off",
         access_log=False,
         log_level="warning",
+        proxy_headers=False,  # nothing in front: skip a middleware layer per request
         backlog=4096,
     )
     try:
-        await uvicorn.Server(config).serve()
+        # SO_REUSEPORT: with --workers N, N processes bind the port and the kernel spreads
+        # connections over them.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", args.port))
+        await uvicorn.Server(config).serve(sockets=[sock])
     finally:
         await deps.aclose()
         await producer.stop()
@@ -104,10 +130,10 @@ def serve_main(argv: list[str]) -> None:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--linger-ms", type=int, default=2)
     parser.add_argument("--profile", type=Path, help="write cProfile stats here on exit")
+    parser.add_argument("--null-publisher", action="store_true")
     args = parser.parse_args(argv)
-    coro = _serve(args.bootstrap, args.data_dir, args.port, args.linger_ms)
     profiler = None
     if args.profile:
         import cProfile
@@ -115,7 +141,7 @@ def serve_main(argv: list[str]) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        _run(coro)
+        _run(_serve(args))
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it was stopped with, after a clean shutdown
     finally:
@@ -124,85 +150,18 @@ def serve_main(argv: list[str]) -> None:
             profiler.dump_stats(args.profile)
 
 
-def _run(coro: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 # --- the load generator (this process) ---------------------------------------------------------
 
 
-def _descendants(root: int) -> list[int]:
-    """``root`` and every process below it (from /proc; Linux only, like the broker)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of ``pids`` so far (exited ones count as 0)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def _percentiles(samples: list[float]) -> str:
     qs = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"p50_ms": qs[49] * 1000, "p95_ms": qs[94] * 1000, "p99_ms": qs[98] * 1000}
-
-
-async def _drive(
-    url: str, bodies: list[bytes], headers: dict[str, str], concurrency: int
-) -> tuple[float, list[float], dict[int, int]]:
-    """POST every body with ``concurrency`` requests in flight; (seconds, latencies, statuses)."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    next_index = 0
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < len(bodies):
-                body = bodies[next_index]
-                next_index += 1
-                started = time.perf_counter()
-                async with session.post(url, data=body) as resp:
-                    await resp.read()
-                latencies.append(time.perf_counter() - started)
-                statuses[resp.status] = statuses.get(resp.status, 0) + 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies, statuses
+    return f"p50 {qs[49] * 1000:.1f} ms, p95 {qs[94] * 1000:.1f} ms, p99 {qs[98] * 1000:.1f} ms"
 
 
 async def _end_offsets(bootstrap: str, name: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        from aiokafka import TopicPartition
-
         parts = consumer.partitions_for_topic(name) or set()
         if not parts:
             await consumer._client.force_metadata_update()
@@ -213,47 +172,58 @@ async def _end_offsets(bootstrap: str, name: str) -> int:
         await consumer.stop()
 
 
-async def _load(
-    args: argparse.Namespace, base: str, key: str, bootstrap: str, procs: dict[str, list[int]]
-) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+async def _measured(
+    procs: dict[str, list[int]],
+    phase: str,
+    url: str,
+    bodies: list[bytes],
+    args: argparse.Namespace,
+    c: int,
+) -> tuple[LoadResult, dict[str, float]]:
+    """Run one load phase; also return CPU seconds per process group and for the rest."""
+    headers = {"Authorization": f"Bearer {args.key}", "Content-Type": "application/json"}
+    before = {name: cpu_seconds(pids) for name, pids in procs.items()}
+    busy = machine_busy_seconds()
+    keys = [f"{phase}-{i}" for i in range(len(bodies))] if args.idempotency else None
+    result = await drive(url, bodies, headers, c, args.client, keys)
+    cpu = {name: cpu_seconds(pids) - before[name] for name, pids in procs.items()}
+    cpu["other processes"] = max(0.0, machine_busy_seconds() - busy - sum(cpu.values()))
+    return result, cpu
+
+
+async def _load(args: argparse.Namespace, base: str, procs: dict[str, list[int]]) -> int:
     warm = [json.dumps(_problem(-i)).encode() for i in range(1, 501)]
-    await _drive(f"{base}/v1/problems", warm, headers, args.concurrency)
+    await _measured(procs, "warm", f"{base}/v1/problems", warm, args, args.concurrency)
 
     bodies = [json.dumps(_problem(i)).encode() for i in range(args.requests)]
-    cpu_before = {name: _cpu_seconds(pids) for name, pids in procs.items()}
-    seconds, lat, statuses = await _drive(f"{base}/v1/problems", bodies, headers, args.concurrency)
-    cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in procs.items()}
-    single = {
-        "requests": len(bodies),
-        "concurrency": args.concurrency,
-        "statuses": statuses,
-        "accepted_per_s": statuses.get(202, 0) / seconds,
-        **_percentiles(lat),
-        # CPU per request of each process: where the two cores went.
-        "cpu_us_per_request": {k: v / len(bodies) * 1e6 for k, v in cpu.items()},
-        "wall_s": seconds,
-    }
+    single, cpu = await _measured(
+        procs, "single", f"{base}/v1/problems", bodies, args, args.concurrency
+    )
+    per_request = ", ".join(f"{k} {v / len(bodies) * 1e6:.0f} us" for k, v in cpu.items())
+    print(
+        f"single POST : {len(bodies)} requests, concurrency {args.concurrency}, client "
+        f"{args.client}{', idempotency keys' if args.idempotency else ''}, "
+        f"statuses {single.statuses}\n"
+        f"              {single.count(202) / single.seconds:.0f} accepted/s, "
+        f"{_percentiles(single.latencies)}\n"
+        f"              CPU per request: {per_request}; wall {single.seconds:.1f} s"
+    )
 
-    n = args.batch_size
+    n: int = args.batch_size
     batches = [
         json.dumps({"problems": [_problem(10_000_000 + b * n + i) for i in range(n)]}).encode()
         for b in range(args.batches)
     ]
-    b_seconds, b_lat, b_statuses = await _drive(
-        f"{base}/v1/problems:batch", batches, headers, args.batch_concurrency
+    batch, _ = await _measured(
+        procs, "batch", f"{base}/v1/problems:batch", batches, args, args.batch_concurrency
     )
-    batch = {
-        "batches": len(batches),
-        "batch_size": n,
-        "concurrency": args.batch_concurrency,
-        "statuses": b_statuses,
-        "problems_per_s": b_statuses.get(202, 0) * n / b_seconds,
-        **_percentiles(b_lat),
-    }
-    in_kafka = await _end_offsets(bootstrap, f"{NAMESPACE}problems.submitted")
-    expected = len(warm) + statuses.get(202, 0) + b_statuses.get(202, 0) * n
-    return {"single": single, "batch": batch, "in_kafka": in_kafka, "expected": expected}
+    print(
+        f"batch POST  : {len(batches)} x {n} problems, concurrency {args.batch_concurrency}, "
+        f"statuses {batch.statuses}\n"
+        f"              {batch.count(202) * n / batch.seconds:.0f} problems/s, "
+        f"{_percentiles(batch.latencies)} per batch"
+    )
+    return len(warm) + single.count(202) + batch.count(202) * n
 
 
 def _wait_http(url: str, timeout: float = 30.0) -> None:
@@ -268,89 +238,77 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        serve_main(argv[1:])
-        return
+def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--batch-concurrency", type=int, default=4)
-    parser.add_argument("--linger-ms", type=int, default=5)
+    parser.add_argument("--linger-ms", type=int, default=2)
+    parser.add_argument("--client", choices=["raw", "aiohttp"], default="raw")
+    parser.add_argument(
+        "--idempotency", action="store_true", help="send a unique Idempotency-Key per request"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="API processes (SO_REUSEPORT)")
     parser.add_argument("--profile", type=Path, help="cProfile the API process into this file")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--null-publisher",
+        action="store_true",
+        help="diagnostic: the API acknowledges without Kafka (isolates the HTTP side)",
+    )
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        serve_main(argv[1:])
+        return
+    args = _parse(argv)
     # ignore_cleanup_errors: the stopped broker may still be unlinking its segment files.
     with tempfile.TemporaryDirectory(
         prefix="munjero-api-bench-", ignore_cleanup_errors=True
     ) as tmp:
         root = Path(tmp)
-        broker = EmbeddedBroker(root / "broker")
-        broker.start()
-        try:
+        with EmbeddedBroker(root / "broker") as broker:
+            bootstrap = broker.bootstrap_servers
             port = free_port()
-            settings = _settings(broker.bootstrap_servers, root / "data", port)
+            settings = _settings(bootstrap, root / "data", port)
             asyncio.run(
-                ensure_topics(
-                    broker.bootstrap_servers, [topic("problems.submitted")], namespace=NAMESPACE
-                )
+                ensure_topics(bootstrap, [topic("problems.submitted")], namespace=NAMESPACE)
             )
-            key = ApiKeyStore.load(settings.resolved_api_keys_file).create_key(
+            args.key = ApiKeyStore.load(settings.resolved_api_keys_file).create_key(
                 "bench", ["problems:write"]
             )
-            cmd = [
-                sys.executable,
-                "-m",
-                "tests.bench.api_bench",
-                "serve",
-                "--bootstrap",
-                broker.bootstrap_servers,
-                "--data-dir",
-                str(settings.data_dir),
-                "--port",
-                str(port),
-                "--linger-ms",
-                str(args.linger_ms),
-            ]
+            cmd = [sys.executable, "-m", "tests.bench.api_bench", "serve"]
+            cmd += ["--bootstrap", bootstrap, "--data-dir", str(settings.data_dir)]
+            cmd += ["--port", str(port), "--linger-ms", str(args.linger_ms)]
             if args.profile:
                 cmd += ["--profile", str(args.profile.resolve())]
-            server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": os.getcwd()})
+            if args.null_publisher:
+                cmd.append("--null-publisher")
+            env = {**os.environ, "PYTHONPATH": os.getcwd()}
+            servers = [subprocess.Popen(cmd, env=env) for _ in range(args.workers)]
             try:
                 base = f"http://127.0.0.1:{port}"
                 _wait_http(f"{base}/healthz")
-                server_pids = _descendants(server.pid)
-                broker_pids = [p for p in _descendants(os.getpid()) if p not in server_pids]
+                time.sleep(1.0 if args.workers > 1 else 0.0)  # let every worker bind
+                api = [p for server in servers for p in descendants(server.pid)]
+                broker_pids = [p for p in descendants(os.getpid()) if p not in api]
                 procs = {
-                    "api": server_pids,
+                    "api": api,
                     "broker": [p for p in broker_pids if p != os.getpid()],
                     "load generator": [os.getpid()],
                 }
-                result = _run(_load(args, base, key, broker.bootstrap_servers, procs))
+                accepted = _run(_load(args, base, procs))
             finally:
-                server.send_signal(signal.SIGINT)
-                server.wait(30)
-        finally:
-            broker.stop()
-
-    s, b = result["single"], result["batch"]
-    print(
-        f"single POST  : {s['requests']} requests, concurrency {s['concurrency']}, "
-        f"statuses {s['statuses']}\n"
-        f"               {s['accepted_per_s']:.0f} accepted/s, "
-        f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms"
-    )
-    cpu = ", ".join(f"{k} {v:.0f} us" for k, v in s["cpu_us_per_request"].items())
-    print(f"               CPU per request: {cpu} (wall {s['wall_s']:.1f} s)")
-    print(
-        f"batch POST   : {b['batches']} x {b['batch_size']} problems, concurrency "
-        f"{b['concurrency']}, statuses {b['statuses']}\n"
-        f"               {b['problems_per_s']:.0f} problems/s, "
-        f"p50 {b['p50_ms']:.1f} ms, p95 {b['p95_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms per batch"
-    )
-    print(f"in Kafka     : {result['in_kafka']} records (expected {result['expected']})")
+                for server in servers:
+                    server.send_signal(signal.SIGINT)
+                for server in servers:
+                    server.wait(30)
+            in_kafka = asyncio.run(_end_offsets(bootstrap, PROBLEMS_TOPIC))
+    print(f"in Kafka    : {in_kafka} records; the API accepted {accepted}")
 
 
 if __name__ == "__main__":

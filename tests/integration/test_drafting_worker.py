@@ -3,6 +3,7 @@
 # ruff: noqa: F811 - pytest injects imported fixtures by name
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
+from streams.dlq import read_dead_letters, replay
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import consume_until
@@ -95,3 +97,65 @@ async def test_poison_goes_to_dlq_and_the_next_problem_is_drafted(
     assert failed["attempts"] == 1
     assert failed["error_class"] in ("UnknownSchemaError", "SerializationError")
     assert "7" in failed["error_message"]
+
+
+async def test_retry_tier_is_held_until_due_then_processed(
+    factory: tuple[Settings, AvroSerde, KafkaEventProducer],
+) -> None:
+    settings, serde, producer = factory
+    event_topic = settings.topic("problems.submitted")
+    problem = problem_event(3)
+    value = await serde.encode_async(subject_for(event_topic), "ProblemSubmitted", problem)
+    due_ms = int(time.time() * 1000) + 1500
+    headers = [
+        ("x-munjero-attempt", b"1"),
+        ("x-munjero-not-before", str(due_ms).encode()),
+        ("x-munjero-origin", f"{event_topic}/0/5".encode()),
+        ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    ]
+    await producer.publish(settings.topic("problems.submitted.retry.1"), b"k", value, headers)
+
+    consumer = await _consumer(settings, "scripts.drafted")
+    try:
+        scripts = await consume_until(
+            consumer, lambda rs: len(rs) >= settings.draft_variants_per_problem, timeout=60
+        )
+    finally:
+        await consumer.stop()
+    # Nothing was drafted before the backoff had passed (record timestamps are broker-set).
+    assert min(r.timestamp for r in scripts) >= due_ms
+    assert all(dict(r.headers).get("traceparent") == headers[3][1] for r in scripts)
+
+
+async def test_dlq_replay_republishes_original_bytes_once(
+    factory: tuple[Settings, AvroSerde, KafkaEventProducer],
+) -> None:
+    settings, serde, producer = factory
+    topic = settings.topic("problems.submitted")
+    poison = b"\x00\x00\x00\x00\x09still-garbage"
+    await producer.publish(topic, b"p-key", poison, [("traceparent", b"00-aa-bb-01")])
+    dlq_consumer = await _consumer(settings, "problems.submitted.dlq")
+    try:
+        letters = await consume_until(dlq_consumer, lambda rs: len(rs) >= 1, timeout=30)
+        assert await replay(settings, "problems.submitted", serde) == 1
+        # The replayed copy fails again (it is still garbage) and is dead-lettered a 2nd time.
+        letters += await consume_until(dlq_consumer, lambda rs: len(rs) >= 1, timeout=30)
+    finally:
+        await dlq_consumer.stop()
+    # The replay group remembers its progress: only the new dead letter is pending.
+    pending_consumer, pending = await read_dead_letters(
+        settings, "problems.submitted", serde, group="dlq-replay"
+    )
+    await pending_consumer.stop()
+    assert [p.offset for p in pending] == [letters[1].offset]
+
+    source = await _consumer(settings, "problems.submitted")
+    try:
+        records = await consume_until(source, lambda rs: len(rs) >= 2, timeout=10)
+    finally:
+        await source.stop()
+    assert [r.value for r in records] == [poison, poison]
+    assert records[1].key == b"p-key"
+    assert list(records[1].headers) == [("traceparent", b"00-aa-bb-01")]
+    second = (await serde.decode(letters[1].value, expected="StepFailed")).record
+    assert second["original_offset"] == records[1].offset

@@ -154,8 +154,10 @@ async def test_redelivery_and_replay_never_double_count(env: Env) -> None:
         # A replay: the same facts with the same ids, at new offsets.
         await env.produce([*events, dead])
         await caught_up(env, sink)
-        assert await env.count("scripts_drafted") == 12  # both copies are stored...
-        assert await env.count("scripts_drafted", final=True) == 6  # ...and collapse
+        # Both copies were inserted (a background merge may already have collapsed some)...
+        assert 6 <= await env.count("scripts_drafted") <= 12
+        assert sink.rows_written == 2 * (len(events) + 1)
+        assert await env.count("scripts_drafted", final=True) == 6  # ...and they collapse
         assert await env.status() == before
     ends = await end_offsets(env.settings.kafka_bootstrap_servers or "", sink.topics)
 

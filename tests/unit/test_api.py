@@ -30,7 +30,7 @@ from connectors.api.idempotency import Answer, KeyedLocks, StoredAnswer
 from connectors.api.ports import Message
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from streams.errors import BrokerUnavailableError
+from streams.errors import BrokerUnavailableError, WarehouseError
 from streams.settings import Settings
 
 ALL_SCOPES = ["problems:write", "problems:read", "knowledge:write"]
@@ -308,8 +308,9 @@ async def test_batch_errors_are_located_by_item_index(api: Api) -> None:
 
 
 async def test_batch_over_the_limit_and_duplicate_ids_are_422(api: Api) -> None:
+    # Six invalid items: the size is refused before any item is validated.
     r = await api.client.post(
-        "/v1/problems:batch", json={"problems": [problem()] * 6}, headers=api.auth()
+        "/v1/problems:batch", json={"problems": [{"language": "xx"}] * 6}, headers=api.auth()
     )
     assert r.status_code == 422
     [error] = r.json()["detail"]
@@ -531,6 +532,18 @@ async def test_problem_status(api: Api) -> None:
     r = await api.client.get("/v1/problems/unknown", headers=api.auth())
     assert r.status_code == 404
     assert r.json()["code"] == "not_found"
+
+
+async def test_problem_status_store_outage_is_503(api: Api) -> None:
+    class DownReader:
+        async def problem_status(self, problem_id: str) -> dict[str, Any] | None:
+            raise WarehouseError("clickhouse at 10.0.0.7:8123 refused")
+
+    api.deps.status_reader = DownReader()
+    r = await api.client.get("/v1/problems/kh-1", headers=api.auth())
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    assert "10.0.0.7" not in r.text
 
 
 async def test_healthz_needs_nothing(api: Api) -> None:

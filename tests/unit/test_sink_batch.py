@@ -1,42 +1,46 @@
-"""The sink's pure batching: slices, dedup tokens, commit offsets, flush policy, backoff."""
+"""The sink's pure batching: inserts per table, dedup tokens, commit offsets, flush policy."""
 
 from __future__ import annotations
 
-from agents.sink_batch import Backoff, Batch, FlushPolicy
+from agents.sink_batch import Backoff, Batch, FlushPolicy, dedup_token
 
 COLS = ("a", "b")
 
 
-def test_one_insert_per_slice_and_table_with_a_coordinate_token() -> None:
+def test_one_insert_per_table_with_a_token_naming_its_slices() -> None:
     batch = Batch()
     for offset in (10, 11, 12):
         batch.add("t1", 0, offset, 0.0, "db.x", COLS, (offset, "r"))
     batch.add("t1", 1, 5, 0.0, "db.x", COLS, (5, "r"))
     batch.add("t1", 1, 6, 0.0, "db.ingest_errors", ("e",), ("bad",))
     batch.add("t2", 0, 0, 0.0)  # a tombstone: an offset, no row
-    inserts = {(i.table, i.dedup_token): i for i in batch.inserts()}
-    assert set(inserts) == {
-        ("db.x", "t1:0:10-12"),
-        ("db.x", "t1:1:5-6"),
-        ("db.ingest_errors", "t1:1:5-6"),
-    }
-    assert inserts[("db.x", "t1:0:10-12")].rows == [(10, "r"), (11, "r"), (12, "r")]
-    assert inserts[("db.ingest_errors", "t1:1:5-6")].columns == ("e",)
+    inserts = {i.table: i for i in batch.inserts()}
+    assert set(inserts) == {"db.x", "db.ingest_errors"}
+    assert inserts["db.x"].dedup_token == "t1:0:10-12+t1:1:5-6"
+    assert inserts["db.x"].rows == [(10, "r"), (11, "r"), (12, "r"), (5, "r")]
+    assert inserts["db.ingest_errors"].dedup_token == "t1:1:5-6"
+    assert inserts["db.ingest_errors"].columns == ("e",)
     assert batch.commit_offsets() == {("t1", 0): 13, ("t1", 1): 7, ("t2", 0): 1}
     assert len(batch) == 6
 
 
-def test_dropping_lost_partitions_forgets_only_their_records() -> None:
-    batch = Batch()
-    batch.add("t", 0, 3, 1.0, "x", COLS, (1, 2))
-    batch.add("t", 0, 9, 1.0, "x", COLS, (1, 2))  # a compaction gap in between
-    batch.add("t", 1, 0, 1.0, "x", COLS, (1, 2))
-    batch.drop_partitions({("t", 0)})
-    assert len(batch) == 1
-    assert batch.commit_offsets() == {("t", 1): 1}
-    batch.drop_partitions({("t", 1)})
-    assert len(batch) == 0
-    assert batch.opened_at is None
+def test_a_rebuilt_batch_has_the_same_tokens() -> None:
+    def build(order: list[int]) -> list[str]:
+        batch = Batch()
+        for p in order:
+            batch.add("topic", p, 100 + p, 0.0, "x", COLS, (p, p))
+        return [i.dedup_token for i in batch.inserts()]
+
+    assert build([0, 1, 2]) == build([2, 0, 1])
+
+
+def test_long_tokens_become_digests_within_the_port_limit() -> None:
+    slices = [f"t{'x' * 40}.topic:{p}:0-9" for p in range(30)]
+    token = dedup_token(slices)
+    assert token.startswith("sha256:")
+    assert len(token) < 512
+    assert token == dedup_token(list(reversed(slices)))
+    assert dedup_token(["a:0:1-2"]) == "a:0:1-2"
 
 
 def test_flush_is_due_when_full_or_old_enough() -> None:
