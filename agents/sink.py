@@ -41,7 +41,8 @@ from connectors.warehouse.schema import ensure_schema
 from schemas.serializer import AvroSerde
 from streams.catalogue import TopicSpec, ingested_topics
 from streams.errors import BrokerUnavailableError, MunjeroError, SerializationError
-from streams.rows import INGEST_ERROR_COLUMN_NAMES, error_row, mapper_for_topic
+from streams.ddl import INGEST_ERRORS
+from streams.rows import INGEST_ERROR_COLUMN_NAMES, Row, error_row, mapper_for_topic
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,6 @@ class ClickHouseSink:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; flush what is buffered before returning."""
         self._stop = stop
-        if self._create_schema:
-            await self._retry(lambda: ensure_schema(self._warehouse, self._db), "create schema")
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             group_id=self._settings.group("sink"),
@@ -100,12 +99,16 @@ class ClickHouseSink:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         consumer.subscribe(self.topics, listener=_Revoked(self))
+        # The group join (network) and the schema (chdb, in a thread) proceed together.
+        schema = asyncio.create_task(self._prepare_warehouse())
         try:
             await consumer.start()
         except (KafkaError, OSError) as exc:
+            schema.cancel()
             raise BrokerUnavailableError(f"sink cannot connect: {exc}") from exc
         self._consumer = consumer
         try:
+            await schema
             while not stop.is_set():
                 await self._step(consumer)
             async with self._flush_lock:
@@ -125,7 +128,13 @@ class ClickHouseSink:
                 self._inflight = None
             await consumer.stop()
 
+    async def _prepare_warehouse(self) -> None:
+        if self._create_schema:
+            await self._retry(lambda: ensure_schema(self._warehouse, self._db), "create schema")
+
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
+        if self._inflight is not None and self._inflight.done():
+            await self._settle()  # a landing that failed for good fails the sink now
         now = time.monotonic()
         fetched = await consumer.getmany(
             timeout_ms=int(self._policy.fetch_timeout_s(self._batch, now) * 1000),
@@ -133,9 +142,9 @@ class ClickHouseSink:
         )
         ingested_at = datetime.now(UTC)
         async with self._flush_lock:
-            for messages in fetched.values():
-                for msg in messages:
-                    await self._add(msg, ingested_at)
+            for tp, messages in fetched.items():
+                if messages:
+                    await self._add_partition(tp.topic, tp.partition, messages, ingested_at)
             if self._policy.due(self._batch, time.monotonic()):
                 # Land this batch in the background and keep decoding the next one: chdb
                 # releases the GIL while it ingests, so the two use both cores. One batch in
@@ -147,46 +156,65 @@ class ClickHouseSink:
                 await self._settle()
                 await self._note_positions(consumer)
 
-    async def _add(self, msg: Any, ingested_at: datetime) -> None:
-        spec = self._specs[msg.topic]
-        now = time.monotonic()
-        if msg.value is None:  # a tombstone on a compacted topic: no event, just an offset
-            self._batch.add(msg.topic, msg.partition, msg.offset, now)
-            return
-        try:
-            decoded = await self._decode(msg.value, spec.value_schema)
-        except Exception as exc:  # anything undecodable is recorded and passed over, not raised
-            self.undecodable += 1
-            log.warning(
-                "undecodable record %s[%d]@%d skipped: %s", msg.topic, msg.partition,
-                msg.offset, exc,
-            )  # fmt: skip
-            table, row = error_row(
-                msg.topic, msg.partition, msg.offset, msg.timestamp, msg.value,
-                f"{type(exc).__name__}: {exc}", ingested_at,
-            )  # fmt: skip
-            self._batch.add(msg.topic, msg.partition, msg.offset, now, f"{self._db}.{table}",
-                            INGEST_ERROR_COLUMN_NAMES, row)  # fmt: skip
-            return
+    async def _add_partition(
+        self, topic: str, partition: int, messages: list[Any], ingested_at: datetime
+    ) -> None:
+        """Decode one partition's fetched records into rows of its table (the hot loop: one
+        coroutine per record, the serde's)."""
+        spec = self._specs[topic]
         mapper = mapper_for_topic(spec.name)
-        row = mapper.row(decoded.record, msg.topic, msg.partition, msg.offset, ingested_at)
-        self._batch.add(msg.topic, msg.partition, msg.offset, now, f"{self._db}.{mapper.table}",
-                        mapper.columns, row)  # fmt: skip
+        row = mapper.row
+        decode = self._serde.decode
+        expected = spec.value_schema
+        rows = []
+        errors = []
+        for msg in messages:
+            if msg.value is None:  # a tombstone on a compacted topic: an offset, no event
+                continue
+            try:
+                try:
+                    decoded = await decode(msg.value, expected)
+                except SerializationError:
+                    raise
+                except MunjeroError:
+                    decoded = await self._decode_when_registry_answers(msg.value, expected)
+            except Exception as exc:  # undecodable: recorded and passed over, never raised
+                errors.append(self._undecodable(msg, exc, ingested_at))
+                continue
+            rows.append(row(decoded.record, topic, partition, msg.offset, ingested_at))
+        batch = self._batch
+        batch.add_offsets(
+            topic, partition, messages[0].offset, messages[-1].offset, len(messages),
+            time.monotonic(),
+        )  # fmt: skip
+        batch.add_rows(topic, partition, f"{self._db}.{mapper.table}", mapper.columns, rows)
+        batch.add_rows(topic, partition, f"{self._db}.{INGEST_ERRORS}", INGEST_ERROR_COLUMN_NAMES,
+                       errors)  # fmt: skip
 
-    async def _decode(self, value: bytes, expected: str) -> Any:
+    def _undecodable(self, msg: Any, exc: Exception, ingested_at: datetime) -> Row:
+        self.undecodable += 1
+        log.warning(
+            "undecodable record %s[%d]@%d skipped: %s", msg.topic, msg.partition, msg.offset, exc
+        )
+        return error_row(
+            msg.topic, msg.partition, msg.offset, msg.timestamp, msg.value,
+            f"{type(exc).__name__}: {exc}", ingested_at,
+        )[1]  # fmt: skip
+
+    async def _decode_when_registry_answers(self, value: bytes, expected: str) -> Any:
+        """The registry is unreachable or failing: the bytes may be fine. Wait, don't skip."""
         backoff = Backoff()
         while True:
+            delay = backoff.next_delay()
+            await asyncio.sleep(delay)
             try:
                 return await self._serde.decode(value, expected)
             except SerializationError:
                 raise
             except MunjeroError as exc:
-                # The registry is unreachable or failing: the bytes may be fine. Wait, don't skip.
                 if self._stop is not None and self._stop.is_set():
                     raise _Stopping("schema lookup") from exc
-                delay = backoff.next_delay()
                 log.warning("schema lookup failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
 
     async def _settle(self) -> None:
         """Wait for the batch in flight (if any) to land; its failure surfaces here."""

@@ -63,20 +63,35 @@ class Batch:
         row: Row | None = None,
     ) -> None:
         """Account for one consumed record; ``row`` (for ``table``) when it yields one."""
+        self.add_offsets(topic, partition, offset, offset, 1, now)
+        if table is not None and row is not None:
+            self.add_rows(topic, partition, table, columns, [row])
+
+    def add_offsets(
+        self, topic: str, partition: int, first: int, last: int, count: int, now: float
+    ) -> None:
+        """Account for ``count`` consumed records of a partition, offsets ``first``..``last``."""
         if self.opened_at is None:
             self.opened_at = now
-        self.records += 1
+        self.records += count
         slice_ = self._slices.get((topic, partition))
         if slice_ is None:
-            slice_ = self._slices[(topic, partition)] = _Slice(offset, offset)
+            self._slices[(topic, partition)] = _Slice(first, last)
         else:
             # Kafka hands out a partition's records in offset order; min/max keeps the token
             # right even if a caller ever interleaves two fetches of one partition.
-            slice_.first = min(slice_.first, offset)
-            slice_.last = max(slice_.last, offset)
-        if table is not None and row is not None:
-            slice_.rows.setdefault(table, []).append(row)
-            self._columns.setdefault(table, columns)
+            slice_.first = min(slice_.first, first)
+            slice_.last = max(slice_.last, last)
+
+    def add_rows(
+        self, topic: str, partition: int, table: str, columns: Sequence[str], rows: list[Row]
+    ) -> None:
+        """Rows for ``table`` from records already counted by ``add_offsets``."""
+        if not rows:
+            return
+        slice_ = self._slices[(topic, partition)]
+        slice_.rows.setdefault(table, []).extend(rows)
+        self._columns.setdefault(table, columns)
 
     def inserts(self) -> list[Insert]:
         """The inserts that land this batch (the commit waits for all of them)."""
@@ -95,6 +110,15 @@ class Batch:
     def commit_offsets(self) -> dict[TP, int]:
         """Offsets to commit once every insert succeeded: the next offset of each slice."""
         return {tp: s.last + 1 for tp, s in self._slices.items()}
+
+
+def dedup_token(slices: list[str]) -> str:
+    """The token of an insert made of ``slices``: readable when short, a digest when long (many
+    partitions of long namespaced topics); equal for equal slice sets either way."""
+    token = "+".join(sorted(slices))
+    if len(token) <= MAX_READABLE_TOKEN:
+        return token
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

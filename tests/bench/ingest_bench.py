@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flush-ms", type=int, default=Settings().sink_flush_ms)
     args = parser.parse_args(argv)
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ingest-bench-")))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ingest-bench-", ignore_cleanup_errors=True)))
         bootstrap = os.environ.get("MUNJERO_TEST_KAFKA_BOOTSTRAP")
         if not bootstrap:
             broker = stack.enter_context(EmbeddedBroker(tmp / "broker"))
