@@ -32,7 +32,9 @@ def _read_committed_consumer(self: Any, transport: Any) -> Any:
     return consumer
 
 
-faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer = _read_committed_consumer
+setattr(  # noqa: B010 - patching a method on purpose; mypy forbids plain assignment
+    faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer", _read_committed_consumer
+)
 
 
 def broker_url(bootstrap_servers: str) -> str:

@@ -117,7 +117,9 @@ def keys_create(
 
 
 @dlq_cli.command("list")
-def dlq_list(topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")]) -> None:
+def dlq_list(
+    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
+) -> None:
     """Show every dead letter of an event topic."""
     from streams.dlq import read_dead_letters
 
@@ -151,9 +153,9 @@ def dlq_replay(
     console.print(f"replayed {count} dead letter(s) to {topic}")
 
 
-def _serde(settings: Settings) -> "AvroSerde":
+def _serde(settings: Settings) -> AvroSerde:
     from connectors.registry_client import HttpSchemaRegistry
-    from schemas.serializer import AvroSerde  # noqa: F811 - runtime import of the typed name
+    from schemas.serializer import AvroSerde
 
     if not settings.schema_registry_url or not settings.kafka_bootstrap_servers:
         raise typer.BadParameter(

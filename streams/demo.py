@@ -20,9 +20,7 @@ if TYPE_CHECKING:
 BATCH = 25
 
 
-async def submit(
-    client: httpx.AsyncClient, problems: list[dict[str, Any]], run: str
-) -> list[str]:
+async def submit(client: httpx.AsyncClient, problems: list[dict[str, Any]], run: str) -> list[str]:
     """POST the problems in batches; returns their problem ids. Idempotency keys make a
     retried batch harmless."""
     ids: list[str] = []
@@ -78,7 +76,7 @@ async def demo(factory: RunningFactory, *, limit: int, timeout: float) -> int:
             deadline = time.monotonic() + timeout
             while done < len(ids) and time.monotonic() < deadline:
                 rows = await warehouse.query(
-                    f"SELECT uniqExact(problem_id) AS n FROM (SELECT problem_id FROM "
+                    f"SELECT uniqExact(problem_id) AS n FROM (SELECT problem_id FROM "  # noqa: S608
                     f"`{db}`.scripts_drafted WHERE problem_id LIKE {{prefix:String}} "
                     f"GROUP BY problem_id HAVING uniqExact(script_id) >= {k:d})",
                     like,
@@ -99,23 +97,24 @@ async def demo(factory: RunningFactory, *, limit: int, timeout: float) -> int:
     return 0
 
 
+# SQL below formats only the database identifier (from settings); every value is a parameter.
 async def print_summary(console: Console, factory: RunningFactory, like: dict[str, str]) -> None:
     db = factory.settings.clickhouse_database
     query = factory.warehouse.query
     problems_in = (
         await query(
-            f"SELECT uniqExact(problem_id) AS n FROM `{db}`.problems_submitted "
+            f"SELECT uniqExact(problem_id) AS n FROM `{db}`.problems_submitted "  # noqa: S608
             "WHERE problem_id LIKE {prefix:String}",
             like,
         )
     )[0]["n"]
     arms = await query(
-        f"SELECT arm_id, language, uniqExact(script_id) AS scripts FROM `{db}`.scripts_drafted "
+        f"SELECT arm_id, language, uniqExact(script_id) AS scripts FROM `{db}`.scripts_drafted "  # noqa: S608
         "WHERE problem_id LIKE {prefix:String} GROUP BY arm_id, language ORDER BY arm_id, language",
         like,
     )
     dead = await query(
-        f"SELECT original_topic, error_class, uniqExact(event_id) AS n FROM `{db}`.dead_letters "
+        f"SELECT original_topic, error_class, uniqExact(event_id) AS n FROM `{db}`.dead_letters "  # noqa: S608
         "GROUP BY original_topic, error_class ORDER BY n DESC"
     )
     failed = sum(int(r["n"]) for r in dead)

@@ -49,7 +49,9 @@ async def read_dead_letters(
         isolation_level="read_committed",
     )
     await consumer.start()
-    partitions = [TopicPartition(physical, p) for p in consumer.partitions_for_topic(physical) or ()]
+    partitions = [
+        TopicPartition(physical, p) for p in consumer.partitions_for_topic(physical) or ()
+    ]
     if not partitions:
         await consumer.stop()
         raise ValueError(f"dead-letter topic {physical} does not exist")
@@ -97,7 +99,12 @@ async def replay(
         try:
             await producer.publish_many(
                 [
-                    (settings.topic(event_topic), dl.key, dl.value or b"", clean_headers(dl.headers))
+                    (
+                        settings.topic(event_topic),
+                        dl.key,
+                        dl.value or b"",
+                        clean_headers(dl.headers),
+                    )
                     for dl in chosen
                 ]
             )

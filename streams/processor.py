@@ -131,7 +131,7 @@ class StepProcessor:
                 encoded = await self._encode(outputs, msg.headers)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every failure is routed, none is lost
+            except Exception as exc:
                 route = route_failure(
                     self.spec,
                     msg.attempts,
@@ -190,7 +190,7 @@ class StepProcessor:
             try:
                 await self.publisher.publish_many(payload)
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.error("cannot route failed event yet (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

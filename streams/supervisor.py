@@ -21,7 +21,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import uvicorn
@@ -232,7 +231,7 @@ async def run_up(settings: Settings) -> None:
     console = Console()
     async with running_factory(settings) as factory:
         s = factory.settings
-        console.print(f"[bold green]munjero is up[/] (data in {Path(s.data_dir).resolve()})")
+        console.print(f"[bold green]munjero is up[/] (data in {s.data_dir})")
         console.print(f"  API             {factory.api_url}  (OpenAPI: {factory.api_url}/docs)")
         console.print(f"  API key (dev)   {factory.dev_key}")
         console.print(f"  Kafka           {s.kafka_bootstrap_servers}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import faust
 
@@ -45,8 +46,8 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     app = create_faust_app(settings, group, instance=f"{group}-{settings.worker_instance}")
     processors = [register(app, settings, serde, publisher) for register in GROUPS[group]]
 
-    @app.on_before_shutdown.connect
-    async def _close_clients(app: faust.App, **_: object) -> None:
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
+    async def _close_clients(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Faust stops consumers first; our producer and registry client are ours to close.
         await publisher.stop()
         await registry.close()

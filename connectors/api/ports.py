@@ -17,7 +17,7 @@ class Publisher(Protocol):
         self,
         messages: Sequence[Message],
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 - mirrors KafkaEventProducer
+        timeout: float | None = None,
     ) -> None:
         """Send all ``messages`` and wait until the broker acknowledged every one.
 

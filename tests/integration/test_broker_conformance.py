@@ -56,7 +56,8 @@ async def test_produce_consume_keeps_per_key_order(broker_bootstrap: str, namesp
     assert len(records) == 300
     per_key: dict[bytes, list[int]] = {}
     for r in records:
-        assert r.key is not None and r.value is not None
+        assert r.key is not None
+        assert r.value is not None
         per_key.setdefault(r.key, []).append(int(r.value))
     assert len(per_key) == 7
     for values in per_key.values():

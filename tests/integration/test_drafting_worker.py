@@ -61,9 +61,19 @@ async def test_poison_goes_to_dlq_and_the_next_problem_is_drafted(
     key = b"same-partition"  # poison sits between two good events on one partition
     await producer.publish_many(
         [
-            (topic, key, await serde.encode_async(subject_for(topic), "ProblemSubmitted", first), ()),
+            (
+                topic,
+                key,
+                await serde.encode_async(subject_for(topic), "ProblemSubmitted", first),
+                (),
+            ),
             (topic, key, b"\x00\x00\x00\x00\x07garbage-bytes", ()),
-            (topic, key, await serde.encode_async(subject_for(topic), "ProblemSubmitted", second), ()),
+            (
+                topic,
+                key,
+                await serde.encode_async(subject_for(topic), "ProblemSubmitted", second),
+                (),
+            ),
         ]
     )
 

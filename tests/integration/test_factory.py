@@ -92,7 +92,6 @@ async def test_posted_problem_reaches_clickhouse_within_5s_and_status_shows_step
 
     db = factory.settings.clickhouse_database
     (row,) = await factory.warehouse.query(
-        f"SELECT count() AS n FROM `{db}`.problems_submitted FINAL "
-        "WHERE problem_id = 'measured-1'"
+        f"SELECT count() AS n FROM `{db}`.problems_submitted FINAL WHERE problem_id = 'measured-1'"
     )
     assert row["n"] == 1

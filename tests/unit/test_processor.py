@@ -90,13 +90,15 @@ def test_route_failure_walks_the_tiers_then_dead_letters() -> None:
     assert [r.kind for r in routes] == [RouteKind.RETRY] * 3 + [RouteKind.DLQ]
     assert [r.topic for r in routes[:3]] == list(SPEC.retry_topics)
     delays = [r.not_before_ms for r in routes[:3]]
-    assert delays == sorted(delays) and delays[0] > 0  # growing backoff
+    assert delays == sorted(delays)
+    assert delays[0] > 0
     assert routes[-1].topic == "problems.submitted.dlq"
 
 
 def test_fatal_errors_skip_the_tiers() -> None:
     route = route_failure(SPEC, 0, ValidationError("bad"), now_ms=0)
-    assert route.kind is RouteKind.DLQ and route.attempts == 1
+    assert route.kind is RouteKind.DLQ
+    assert route.attempts == 1
 
 
 async def test_transient_failure_goes_to_tier_one_with_state_in_headers(
@@ -132,7 +134,8 @@ async def test_exhausted_tiers_dead_letter_the_original_bytes(settings: Settings
     failed = (await serde.decode(dlq_value, expected="StepFailed")).record
     assert failed["attempts"] == 4
     assert failed["fatal"] is False
-    assert failed["original_partition"] == 2 and failed["original_offset"] == 41
+    assert failed["original_partition"] == 2
+    assert failed["original_offset"] == 41
     assert failed["original_topic"] == "ns.problems.submitted"
     assert failed["error_class"] == "RetriableError"
     original = (await serde.decode(failed["original_value"])).record
@@ -144,7 +147,8 @@ async def test_undecodable_bytes_are_fatal(settings: Settings) -> None:
     outcome = await proc.process(await _message(serde, settings, value=b"not avro"))
     assert outcome.kind == "dlq"
     failed = (await serde.decode(publisher.sent[-1][2])).record
-    assert failed["fatal"] is True and failed["error_class"] == "SerializationError"
+    assert failed["fatal"] is True
+    assert failed["error_class"] == "SerializationError"
     assert failed["original_value"] == b"not avro"
 
 
