@@ -130,7 +130,12 @@ class KafkaEventProducer:
         producer, self._producer = self._producer, None
         self._started = False
         if producer is not None:
-            await producer.stop()
+            # With the broker gone, aiokafka's stop waits for undeliverable batches for good;
+            # shutdown must still finish (those records were never acknowledged to anyone).
+            try:
+                await asyncio.wait_for(producer.stop(), self._timeout)
+            except TimeoutError:
+                log.warning("producer did not stop within %.1fs; abandoning it", self._timeout)
 
     async def publish(
         self,

@@ -191,7 +191,15 @@ async def running_factory(
             app.mount("/registry", registry_app)
 
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,  # request metrics belong in /metrics, not in the log
+                proxy_headers=False,
+            )
         )
         serve_task = asyncio.create_task(server.serve(), name="api")
 
