@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ from types import TracebackType
 
 from streams.errors import BrokerUnavailableError
 
+PR_SET_PDEATHSIG = 1
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free right now (a small race with other binders is accepted)."""
@@ -30,14 +33,28 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def noida_binary() -> str:
-    """Path of the ``noida-db`` launcher: next to this interpreter first (the venv), then PATH."""
-    beside = Path(sys.executable).parent / "noida-db"
-    if beside.exists():
-        return str(beside)
+    """Path of the ``noida-db`` server binary shipped inside the PyPI package.
+
+    The binary itself (not the package's Python launcher, which would be a second process) so
+    that the parent-death signal below reaches the server.
+    """
+    import noida_db
+
+    binary = Path(noida_db.__file__).parent / "noida-db"
+    if binary.exists():
+        return str(binary)
     found = shutil.which("noida-db")
     if found is None:
         raise FileNotFoundError("noida-db is not installed; run `make setup`")
     return found
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the process that started it dies, so a
+    hard-killed CLI or test run never leaves an orphan broker holding its port."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _answers(host: str, port: int) -> bool:
@@ -87,7 +104,11 @@ class EmbeddedBroker:
         log = self.log_path.open("ab")
         # Own process group: Ctrl-C in the terminal reaches us, and we stop it in order.
         self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # only prctl: safe in the forked child
         )
         log.close()
         deadline = time.monotonic() + timeout
