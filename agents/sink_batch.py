@@ -3,12 +3,12 @@
 A batch gathers rows per ``(topic, partition)`` slice. Flushing it means one insert per table,
 carrying the rows of every slice of that table and a dedup token naming those slices
 (``topic:partition:first-last``, joined with ``+``), then one commit of the next offset of every
-slice. A retried flush rebuilds the same inserts with the same tokens, so an insert whose first
-attempt did land is dropped by ClickHouse.
+slice. A retried insert carries the same token, so one whose first attempt did land is
+dropped by ClickHouse.
 
 One insert per table and not one per slice: chdb spends ~10 ms creating a part per insert on
 this machine, whatever its size; with ~35 ingested partitions, per-slice inserts cost ~0.35 s
-per flush and capped the sink near 12k events/s. Per table it is ~8 inserts per flush.
+per flush of 5,000 records (~70 us per event, more than decoding it). Per table it is ~8.
 """
 
 from __future__ import annotations

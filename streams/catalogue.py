@@ -18,6 +18,7 @@ class TopicRole(StrEnum):
     EVENT = "event"  # a fact of the pipeline; ingested into ClickHouse
     RETRY = "retry"  # a backoff tier of an event topic
     DLQ = "dlq"  # dead letters of an event topic (StepFailed records)
+    INTERNAL = "internal"  # operational traffic (readiness canaries); not an event, not Avro
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,21 @@ def _derived(spec: TopicSpec) -> list[TopicSpec]:
     return derived
 
 
-ALL_TOPICS: tuple[TopicSpec, ...] = EVENT_TOPICS + tuple(
-    d for spec in EVENT_TOPICS for d in _derived(spec)
+# The API's readiness probe produces a tiny JSON canary here and waits for the broker's ack.
+HEALTH_TOPIC = TopicSpec(
+    name="munjero.health",
+    key="canary",
+    value_schema="",
+    partitions=1,
+    retention=timedelta(hours=1),
+    role=TopicRole.INTERNAL,
+    replicas=3,
+    description="Readiness canaries of the producer API (JSON, not Avro).",
+    ingest=False,
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    EVENT_TOPICS + tuple(d for spec in EVENT_TOPICS for d in _derived(spec)) + (HEALTH_TOPIC,)
 )
 _BY_NAME = {spec.name: spec for spec in ALL_TOPICS}
 

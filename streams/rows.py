@@ -12,7 +12,7 @@ from typing import Any
 
 from schemas.contracts import load_schema
 from schemas.serializer import Decoded
-from streams.ddl import INGEST_ERROR_COLUMNS, INGEST_ERRORS, RawTable, raw_tables, table_for_topic
+from streams.ddl import INGEST_ERROR_COLUMNS, INGEST_ERRORS, RawTable, table_for_topic
 
 Row = tuple[Any, ...]
 
@@ -28,15 +28,21 @@ class RowMapper:
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         meta = [c.path[1] for c in table.columns if len(c.path) == 2]
         payload = [c.path[0] for c in table.columns if len(c.path) == 1]
-        # itemgetter of one key returns the value, not a 1-tuple: always ask for >= 2 keys.
+        # One itemgetter call per record part; _getter keeps the result a tuple for one key.
         self._meta = _getter(meta)
         self._payload = _getter(payload)
         self._meta_names = meta
         self._payload_names = payload
         self._defaults = _field_defaults(table.event_type)
 
-    def row(self, record: Mapping[str, Any], topic: str, partition: int, offset: int,
-            ingested_at: datetime) -> Row:  # fmt: skip
+    def row(
+        self,
+        record: Mapping[str, Any],
+        topic: str,
+        partition: int,
+        offset: int,
+        ingested_at: datetime,
+    ) -> Row:
         try:
             meta = self._meta(record["meta"])
             payload = self._payload(record)
@@ -72,16 +78,14 @@ def mapper_for_topic(topic_name: str) -> RowMapper:
     return RowMapper(table_for_topic(topic_name))
 
 
-@cache
-def mappers() -> dict[str, RowMapper]:
-    """Every raw table's mapper, by table name."""
-    return {table.name: RowMapper(table) for table in raw_tables()}
-
-
 def event_row(
-    decoded: Decoded, topic_name: str, physical_topic: str, partition: int, offset: int,
+    decoded: Decoded,
+    topic_name: str,
+    physical_topic: str,
+    partition: int,
+    offset: int,
     ingested_at: datetime,
-) -> tuple[str, Row]:  # fmt: skip
+) -> tuple[str, Row]:
     """``(table, row)`` for a decoded event consumed from ``physical_topic``."""
     mapper = mapper_for_topic(topic_name)
     return mapper.table, mapper.row(decoded.record, physical_topic, partition, offset, ingested_at)

@@ -137,9 +137,7 @@ async def running_factory(
                 update={"kafka_bootstrap_servers": broker.bootstrap_servers}
             )
         bootstrap = settings.kafka_bootstrap_servers or ""
-        await ensure_topics(
-            bootstrap, (*ALL_TOPICS, health_topic_spec()), namespace=settings.topic_namespace
-        )
+        await ensure_topics(bootstrap, ALL_TOPICS, namespace=settings.topic_namespace)
 
         host = settings.api_host
         port = port or settings.api_port

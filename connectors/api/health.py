@@ -12,16 +12,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from connectors.api.ports import Publisher
 from connectors.api.records import API_PRODUCER
-from streams.catalogue import TopicRole, TopicSpec
+from streams import catalogue
+from streams.catalogue import TopicSpec
 
-HEALTH_TOPIC = "munjero.health"
+HEALTH_TOPIC = catalogue.HEALTH_TOPIC.name
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,5 @@ def broker_canary_check(
 
 
 def health_topic_spec() -> TopicSpec:
-    """The canary topic: one partition, an hour of retention, never ingested."""
-    return TopicSpec(
-        name=HEALTH_TOPIC,
-        key="canary",
-        value_schema="",
-        partitions=1,
-        retention=timedelta(hours=1),
-        role=TopicRole.EVENT,
-        description="Readiness canaries of the producer API (JSON, not Avro).",
-        ingest=False,
-    )
+    """The canary topic, as declared in the topic catalogue."""
+    return catalogue.HEALTH_TOPIC

@@ -1,6 +1,9 @@
-"""ClickHouse behind one port: chdb in-process (embedded default) or a server (production)."""
+"""ClickHouse behind one port: chdb in-process (embedded default) or a server (production).
 
-from connectors.warehouse.factory import open_warehouse
+Importing the package stays light (the port only): ``connectors.warehouse.factory`` imports the
+adapters, and with them chdb and pyarrow, which take seconds to load.
+"""
+
 from connectors.warehouse.port import Params, Row, Warehouse
 
-__all__ = ["Params", "Row", "Warehouse", "open_warehouse"]
+__all__ = ["Params", "Row", "Warehouse"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa  # type: ignore[import-untyped]  # no stubs; not in pyproject's list
+import pyarrow as pa
 
 from streams.errors import WarehouseError
 
@@ -116,7 +116,11 @@ def _tuple_field(position: int, element: str) -> pa.Field:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TICKS = {"s": timedelta(seconds=1), "ms": timedelta(milliseconds=1), "us": timedelta(microseconds=1)}
+_TICKS = {
+    "s": timedelta(seconds=1),
+    "ms": timedelta(milliseconds=1),
+    "us": timedelta(microseconds=1),
+}
 
 
 def _ticks(value: Any, tick: timedelta) -> Any:
@@ -194,8 +198,11 @@ def from_ipc_stream(data: bytes) -> list[dict[str, Any]]:
         if pa.types.is_timestamp(typ) and typ.tz is None:
             utc = pa.timestamp(typ.unit, tz="UTC")
             table = table.set_column(i, table.column_names[i], table.column(i).cast(utc))
-    binary = [name for name, typ in zip(table.column_names, table.schema.types, strict=True)
-              if _has_binary(typ)]
+    binary = [
+        name
+        for name, typ in zip(table.column_names, table.schema.types, strict=True)
+        if _has_binary(typ)
+    ]
     rows: list[dict[str, Any]] = table.to_pylist()
     if binary:
         for row in rows:

@@ -17,7 +17,11 @@ STEPS = (
 def status_from_row(row: dict[str, Any]) -> dict[str, Any]:
     """Pure: a pipeline_status row -> the API's status document."""
     steps = [
-        {"step": step, "status": "done" if int(row[column]) > 0 else "pending", "count": row[column]}
+        {
+            "step": step,
+            "status": "done" if int(row[column]) > 0 else "pending",
+            "count": row[column],
+        }
         for step, column in STEPS
     ]
     submitted_at = row.get("submitted_at")
@@ -41,7 +45,9 @@ class WarehouseStatusReader:
 
     async def problem_status(self, problem_id: str) -> dict[str, Any] | None:
         rows = await self._warehouse.query(
-            f"SELECT * FROM `{self._database}`.pipeline_status WHERE problem_id = {{pid:String}}",
+            # Only the database identifier (from settings) is formatted; the id is a parameter.
+            f"SELECT * FROM `{self._database}`.pipeline_status "  # noqa: S608
+            "WHERE problem_id = {pid:String}",
             {"pid": problem_id},
         )
         return status_from_row(rows[0]) if rows else None

@@ -111,32 +111,33 @@ async def raw_consume(bootstrap: str, ends: dict[tuple[str, int], int]) -> float
 async def sink_end_to_end(
     settings: Settings, serde: AvroSerde, ends: dict[tuple[str, int], int]
 ) -> tuple[float, float, ClickHouseSink, int]:
-    """(seconds from start, seconds from the first flush, the sink, rows queryable)."""
+    """(seconds from start to all rows queryable, steady events/s, the sink, rows queryable).
+
+    Steady: the rate between 10% and 100% of the rows landed, i.e. without the start-up (chdb
+    open, pyarrow's one-off pandas import, schema, group join, first fetch)."""
     warehouse = ChdbWarehouse(settings.data_dir / "chdb")
     sink = ClickHouseSink(settings, warehouse, serde)
     stop = asyncio.Event()
+    wanted = sum(ends.values())
     started = time.perf_counter()
     task = asyncio.create_task(sink.run(stop))
-    first_flush = None
     try:
-        while first_flush is None and not task.done():
-            if sink.batches:
-                first_flush = time.perf_counter()
-            await asyncio.sleep(0.01)
+        while sink.rows_written < wanted // 10 and not task.done():
+            await asyncio.sleep(0.005)  # bench-only sampling of a counter; tests await events
+        tenth_at, tenth_rows = time.perf_counter(), sink.rows_written
         await sink.wait_caught_up(ends)
-        elapsed = time.perf_counter() - started
+        done_at = time.perf_counter()
         db = settings.clickhouse_database
-        tables = {spec.table for spec in ingested_topics()}
         total = 0
-        for table in tables:
+        for table in {spec.table for spec in ingested_topics()}:
             rows = await warehouse.query(f"SELECT count() AS c FROM {db}.{table}")
             total += int(rows[0]["c"])
     finally:
         stop.set()
         await task
         await warehouse.close()
-    steady = elapsed - ((first_flush or started) - started)
-    return elapsed, steady, sink, total
+    steady = (wanted - tenth_rows) / (done_at - tenth_at)
+    return done_at - started, steady, sink, total
 
 
 async def run(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> None:
@@ -155,18 +156,19 @@ async def run(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> None:
     ends = await end_offsets(bootstrap, topics)
     produced = sum(ends.values())
     raw_s = await raw_consume(bootstrap, ends)
-    total_s, steady_s, sink, rows = await sink_end_to_end(settings, serde, ends)
+    total_s, steady_rate, sink, rows = await sink_end_to_end(settings, serde, ends)
     raw_rate = produced / raw_s
     sink_rate = produced / total_s
     print(f"events produced:            {produced:>10,}  ({produced / produce_s:,.0f}/s)")
     print(f"raw aiokafka consume:       {raw_rate:>10,.0f} events/s  ({raw_s:.2f}s, no work)")
     print(f"sink end to end:            {sink_rate:>10,.0f} events/s  ({total_s:.2f}s incl. start)")
-    print(f"sink steady (after 1st flush): {produced / steady_s:>7,.0f} events/s")
-    print(f"sink / raw:                 {sink_rate / raw_rate:>10.2f}")
+    print(f"sink steady (10%..100%):    {steady_rate:>10,.0f} events/s")
+    print(f"sink / raw:                 {sink_rate / raw_rate:>10.2f}  (steady / raw "
+          f"{steady_rate / raw_rate:.2f})")  # fmt: skip
     print(f"rows queryable in chdb:     {rows:>10,}  (batches {sink.batches}, "
           f"undecodable {sink.undecodable}, insert retries {sink.insert_failures})")  # fmt: skip
-    verdict = "MET" if sink_rate >= TARGET else "NOT MET"
-    print(f"target >= {TARGET:,} events/s: {verdict}")
+    for label, rate in (("end to end", sink_rate), ("steady", steady_rate)):
+        print(f"target >= {TARGET:,} events/s, {label}: {'MET' if rate >= TARGET else 'NOT MET'}")
     if rows != produced:
         raise SystemExit(f"row count {rows} != produced {produced}")
 
@@ -178,7 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flush-ms", type=int, default=Settings().sink_flush_ms)
     args = parser.parse_args(argv)
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ingest-bench-", ignore_cleanup_errors=True)))
+        tmp = Path(
+            stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="ingest-bench-", ignore_cleanup_errors=True)
+            )
+        )
         bootstrap = os.environ.get("MUNJERO_TEST_KAFKA_BOOTSTRAP")
         if not bootstrap:
             broker = stack.enter_context(EmbeddedBroker(tmp / "broker"))

@@ -18,6 +18,7 @@ from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
+from streams.errors import WarehouseError
 from streams.settings import Settings
 from tests import sample_events as samples
 
@@ -207,3 +208,66 @@ async def test_garbage_is_counted_skipped_and_the_next_event_lands(env: Env) -> 
     assert errors[0]["_topic"] == physical
     assert errors[0]["_offset"] == landed[0]["_offset"] - 1
     assert "SerializationError" in errors[0]["error"] or "Unknown" in errors[0]["error"]
+
+
+class FlakyWarehouse:
+    """Fails the first ``failures`` inserts (as a ClickHouse outage would), then delegates."""
+
+    def __init__(self, inner: ChdbWarehouse, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.failed = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def insert(self, *args: Any, **kwargs: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            self.failed.set()
+            await self.release.wait()
+            raise WarehouseError("simulated outage")
+        await self.inner.insert(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_failing_insert_is_retried_and_nothing_is_committed_before_it_lands(
+    env: Env,
+) -> None:
+    flaky = FlakyWarehouse(env.warehouse, failures=2)
+    events = samples.pipeline(samples.PROBLEMS[3], 4, windows=1)
+    sink = ClickHouseSink(env.settings, flaky, env.serde)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        await env.produce(events)
+        async with asyncio.timeout(60):
+            await flaky.failed.wait()
+        assert await committed(env.settings, sink.topics) == {}  # the batch has not landed
+        flaky.release.set()
+        await caught_up(env, sink)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    assert sink.insert_failures == 2
+    assert await env.count("scripts_drafted") == 3  # landed once, nothing dropped
+    assert sum((await committed(env.settings, sink.topics)).values()) == len(events)
+
+
+async def committed(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Offsets the sink's group has committed (read without joining the group)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.group("sink")
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        out = {}
+        for topic in topics:
+            for partition in consumer.partitions_for_topic(topic) or ():
+                offset = await consumer.committed(TopicPartition(topic, partition))
+                if offset:
+                    out[(topic, partition)] = offset
+        return out
+    finally:
+        await consumer.stop()

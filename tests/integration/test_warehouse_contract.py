@@ -65,10 +65,10 @@ class WarehouseContract:
     """Every adapter must pass these. Subclasses provide the ``warehouse`` fixture."""
 
     @pytest.fixture
-    async def wh(self, warehouse: Warehouse) -> AsyncIterator[Warehouse]:
+    async def wh(self, warehouse: Warehouse) -> Warehouse:
         await warehouse.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
         await warehouse.execute(EVENTS_DDL)
-        yield warehouse
+        return warehouse
 
     async def count(self, wh: Warehouse, final: bool = False) -> int:
         rows = await wh.query(f"SELECT count() AS c FROM {DB}.events{' FINAL' if final else ''}")
@@ -80,7 +80,8 @@ class WarehouseContract:
     async def test_insert_then_query_round_trips_every_type(self, wh: Warehouse) -> None:
         await wh.insert(f"{DB}.events", COLUMNS, [row("e1", note="첫 번째"), row("e2")])
         rows = await wh.query(
-            f"SELECT * EXCEPT payload, hex(payload) AS payload_hex FROM {DB}.events ORDER BY event_id"
+            f"SELECT * EXCEPT payload, hex(payload) AS payload_hex FROM {DB}.events"
+            " ORDER BY event_id"
         )
         assert [r["event_id"] for r in rows] == ["e1", "e2"]
         first = rows[0]
@@ -107,7 +108,7 @@ class WarehouseContract:
         assert await self.count(wh) == 0
 
     async def test_parameters_of_every_type(self, wh: Warehouse) -> None:
-        tricky = "it's \\ \"quoted\"\n\ttabbed; DROP TABLE x --"
+        tricky = 'it\'s \\ "quoted"\n\ttabbed; DROP TABLE x --'
         rows = await wh.query(
             "SELECT {s:String} AS s, {n:Int64} AS n, {f:Float64} AS f, {b:Bool} AS b,"
             " {t:DateTime64(3, 'UTC')} AS t, {a:Array(String)} AS a, {z:Nullable(String)} AS z",
