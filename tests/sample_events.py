@@ -60,6 +60,7 @@ def script_drafted(submitted: dict[str, Any], arm: str) -> Event:
         "hook_style": "question" if arm == "arm-a" else "fact",
         "cta_style": "follow",
         "hook": f"{submitted['question'][:40]}?",
+        "preface": "",
         "question": submitted["question"],
         "choices": list(submitted["choices"]),
         "countdown_seconds": 5,

@@ -69,6 +69,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "hook_style": "question",
         "cta_style": "subscribe",
         "hook": "이 문제, 3초 안에 맞힐 수 있나요?",
+        "preface": "",
         "question": "조선을 건국한 왕은 누구인가?",
         "choices": ["태조 이성계", "세종대왕", "광개토대왕", "왕건"],
         "countdown_seconds": 5,
