@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     def resolved_api_keys_file(self) -> Path:
         return self.api_keys_file or self.data_dir / "api-keys.json"
 
+    def to_env(self) -> dict[str, str]:
+        """This configuration as ``MUNJERO_*`` variables: what a child process (a worker) needs
+        to see exactly the settings of the process that started it."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"MUNJERO_{name.upper()}"] = str(value)
+        return env
+
     def topic(self, name: str) -> str:
         """The physical topic name for a catalogue name, with the namespace applied."""
         return f"{self.topic_namespace}{name}"

@@ -60,17 +60,9 @@ class RunningFactory:
 
 
 def worker_env(settings: Settings, instance: int = 0) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "MUNJERO_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
-            "MUNJERO_SCHEMA_REGISTRY_URL": settings.schema_registry_url or "",
-            "MUNJERO_TOPIC_NAMESPACE": settings.topic_namespace,
-            "MUNJERO_DATA_DIR": str(settings.data_dir),
-            "MUNJERO_WORKER_INSTANCE": str(instance),
-        }
-    )
-    return env
+    """The environment of a worker child: ours plus every setting, and its replica id."""
+    child = settings.model_copy(update={"worker_instance": str(instance)})
+    return {**os.environ, **child.to_env()}
 
 
 def spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
