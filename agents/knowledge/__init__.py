@@ -1,0 +1,1 @@
+"""Knowledge documents: parse along their structure and chunk for retrieval (pure logic)."""
