@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import ClassVar
 
 from streams.errors import ValidationError
 
@@ -82,9 +83,13 @@ def parse_markdown(content: str) -> list[Block]:
 
 
 class _HtmlBlocks(HTMLParser):
-    HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-    BREAKS = {"p", "li", "div", "section", "article", "blockquote", "td", "th", "pre", "br", "tr"}
-    SKIP = {"script", "style", "noscript", "template", "head", "svg"}
+    HEADINGS: ClassVar[dict[str, int]] = {f"h{n}": n for n in range(1, 7)}
+    BREAKS: ClassVar[frozenset[str]] = frozenset(
+        {"p", "li", "div", "section", "article", "blockquote", "td", "th", "pre", "br", "tr"}
+    )
+    SKIP: ClassVar[frozenset[str]] = frozenset(
+        {"script", "style", "noscript", "template", "head", "svg"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

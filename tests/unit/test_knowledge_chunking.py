@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agents.knowledge.chunking import chunk_blocks, sentences
@@ -28,7 +30,8 @@ MARKDOWN = """# 조선의 과학
 HTML = """<html><head><title>t</title><style>p{color:red}</style></head><body>
 <h1>Australia</h1><p>Canberra is the capital of Australia.</p>
 <script>alert('x')</script>
-<h2>Cities</h2><ul><li>Sydney is the largest city.</li><li>Melbourne hosted the 1956 Olympics.</li></ul>
+<h2>Cities</h2><ul><li>Sydney is the largest city.</li>
+<li>Melbourne hosted the 1956 Olympics.</li></ul>
 <p>Tom &amp; Jerry &lt;3</p></body></html>"""
 
 
@@ -84,7 +87,7 @@ def test_long_sections_split_at_sentences_with_one_sentence_overlap() -> None:
     chunks = chunk_blocks("d", [Block(("S",), text)], max_chars=200, overlap=1)
     assert len(chunks) > 3
     assert all(len(c.text) <= 200 for c in chunks)
-    for first, second in zip(chunks, chunks[1:], strict=False):
+    for first, second in itertools.pairwise(chunks):
         assert sentences(first.text)[-1] == sentences(second.text)[0]
     joined = " ".join(c.text for c in chunks)
     assert all(f"Fact number {i} is" in joined for i in range(40))
