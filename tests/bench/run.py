@@ -1,16 +1,16 @@
 """`make bench`: every benchmark, one after the other (never concurrently: 2 cores).
 
 Each benchmark prints its own figures, with the baseline it is compared to measured in the
-same run. Pass `--only api` or `--only ingest` to run one.
+same run. Pass `--only api|ingest|vector` to run one.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from tests.bench import api_bench, ingest_bench
+from tests.bench import api_bench, ingest_bench, vector_bench
 
-BENCHES = {"api": api_bench.main, "ingest": ingest_bench.main}
+BENCHES = {"api": api_bench.main, "ingest": ingest_bench.main, "vector": vector_bench.main}
 
 
 def main() -> None:

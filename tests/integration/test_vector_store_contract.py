@@ -64,9 +64,8 @@ def unit(angle_deg: float) -> list[float]:
 
 
 class VectorStoreContract:
-    """Subclasses provide ``open_store``; ``reopenable`` says whether data outlives ``close``."""
-
-    reopenable = True
+    """Subclasses provide ``open_store``. Stores that keep data on disk use
+    ``PersistentVectorStoreContract``, which adds the reopen test (nothing is skipped)."""
 
     def open_store(self, path: Path) -> VectorStore:
         raise NotImplementedError
@@ -207,9 +206,11 @@ class VectorStoreContract:
         assert await store.count(COLLECTION) == 0
         assert await store.count("other") == 1
 
+
+class PersistentVectorStoreContract(VectorStoreContract):
+    """The contract of a store with a data directory: data outlives the process."""
+
     async def test_data_survives_reopen(self, tmp_path: Path) -> None:
-        if not self.reopenable:
-            pytest.skip("this adapter keeps no data across close")
         path = tmp_path / "reopen"
         first = self.open_store(path)
         await first.ensure_collection(COLLECTION, DIM)
@@ -229,7 +230,7 @@ class VectorStoreContract:
             await second.close()
 
 
-class TestEdgeVectorStore(VectorStoreContract):
+class TestEdgeVectorStore(PersistentVectorStoreContract):
     def open_store(self, path: Path) -> VectorStore:
         return EdgeVectorStore(path)
 
@@ -245,14 +246,12 @@ class TestEdgeVectorStore(VectorStoreContract):
             await second.close()
 
 
-class TestQdrantClientLocalVectorStore(VectorStoreContract):
+class TestQdrantClientLocalVectorStore(PersistentVectorStoreContract):
     def open_store(self, path: Path) -> VectorStore:
         return QdrantClientVectorStore(path=str(path))
 
 
 class TestQdrantClientInMemoryVectorStore(VectorStoreContract):
-    reopenable = False
-
     def open_store(self, path: Path) -> VectorStore:
         return QdrantClientVectorStore(path=":memory:")
 
