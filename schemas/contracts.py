@@ -23,6 +23,7 @@ SHARED_TYPES = ("EventMeta",)
 EVENT_TYPES = (
     "ProblemSubmitted",
     "KnowledgeDocumentIngested",
+    "KnowledgeIndexed",
     "ScriptDrafted",
     "RenderCompleted",
     "ShortPublished",

@@ -81,6 +81,16 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
         table="knowledge_ingested",
     ),
     TopicSpec(
+        name="knowledge.indexed",
+        key="document_id",
+        value_schema="KnowledgeIndexed",
+        partitions=3,
+        retention=timedelta(days=30),
+        retry_tiers=DEFAULT_TIERS,
+        description="Knowledge documents whose chunks are in the vector store (or removed).",
+        table="knowledge_indexed",
+    ),
+    TopicSpec(
         name="scripts.drafted",
         key="script_id",
         value_schema="ScriptDrafted",

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(default=500, ge=1)
     api_broker_timeout_s: float = Field(default=0.8, gt=0)
 
+    # Vector store. Unset URL -> the embedded qdrant-edge engine under ``data_dir/qdrant``.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_collection: str = "knowledge"
+    # Embedding model for knowledge chunks: e5-small (default) or use-m3 (docs/embeddings.md).
+    embedder: str = "e5-small"
+    chunk_max_chars: int = Field(default=700, ge=100)
+
     # Drafting: how many variant arms per problem.
     draft_variants_per_problem: int = Field(default=3, ge=1)
     worker_count: int = Field(default=1, ge=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from agents import draft
+from agents import draft, index
 from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde
@@ -24,6 +24,8 @@ Register = Callable[[faust.App, Settings, AvroSerde, Publisher], StepProcessor]
 #: Agent groups and the agents they run.
 GROUPS: dict[str, tuple[Register, ...]] = {
     "drafting": (draft.register,),
+    # Its own process: the embedded vector engine keeps its data directory to one process.
+    "indexing": (index.register,),
 }
 
 

@@ -48,6 +48,29 @@ SETTINGS
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed`
+(
+    `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
+    `document_id` String,
+    `content_sha256` String,
+    `subject` String,
+    `language` String,
+    `deleted` Bool,
+    `chunk_count` Int32,
+    `chunk_ids` Array(String),
+    `removed_chunks` Int32,
+    `embedder` String,
+    `collection` String
+)
+ENGINE = Kafka
+SETTINGS
+    kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
+    kafka_topic_list = 'knowledge.indexed',
+    kafka_group_name = 'munjero.clickhouse.kafka_knowledge_indexed',
+    kafka_format = 'AvroConfluent',
+    format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
+    kafka_handle_error_mode = 'stream';
+
 CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted`
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
@@ -226,6 +249,31 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'knowledge.ingested.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_knowledge_ingested_dlq',
+    kafka_format = 'AvroConfluent',
+    format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
+    kafka_handle_error_mode = 'stream';
+
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed_dlq`
+(
+    `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
+    `agent` String,
+    `original_topic` String,
+    `source_topic` String,
+    `original_partition` Int32,
+    `original_offset` Int64,
+    `original_key` Nullable(String),
+    `original_value` Nullable(String),
+    `original_headers` Array(Tuple(`key` String, `value` Nullable(String))),
+    `error_class` String,
+    `error_message` String,
+    `attempts` Int32,
+    `fatal` Bool
+)
+ENGINE = Kafka
+SETTINGS
+    kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
+    kafka_topic_list = 'knowledge.indexed.dlq',
+    kafka_group_name = 'munjero.clickhouse.kafka_knowledge_indexed_dlq',
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
@@ -429,6 +477,44 @@ SELECT
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
 FROM `munjero`.`kafka_knowledge_ingested`
+WHERE length(_error) > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed`
+TO `munjero`.`knowledge_indexed` AS
+SELECT
+    tupleElement(`meta`, 'event_id') AS `event_id`,
+    tupleElement(`meta`, 'occurred_at') AS `occurred_at`,
+    tupleElement(`meta`, 'correlation_id') AS `correlation_id`,
+    tupleElement(`meta`, 'causation_id') AS `causation_id`,
+    tupleElement(`meta`, 'producer') AS `producer`,
+    `document_id` AS `document_id`,
+    `content_sha256` AS `content_sha256`,
+    `subject` AS `subject`,
+    `language` AS `language`,
+    `deleted` AS `deleted`,
+    `chunk_count` AS `chunk_count`,
+    `chunk_ids` AS `chunk_ids`,
+    `removed_chunks` AS `removed_chunks`,
+    `embedder` AS `embedder`,
+    `collection` AS `collection`,
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_knowledge_indexed`
+WHERE length(_error) = 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_errors`
+TO `munjero`.`ingest_errors` AS
+SELECT
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
+    _raw_message AS `raw_message`,
+    _error AS `error`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_knowledge_indexed`
 WHERE length(_error) > 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted`
@@ -716,6 +802,46 @@ SELECT
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
 FROM `munjero`.`kafka_knowledge_ingested_dlq`
+WHERE length(_error) > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq`
+TO `munjero`.`dead_letters` AS
+SELECT
+    tupleElement(`meta`, 'event_id') AS `event_id`,
+    tupleElement(`meta`, 'occurred_at') AS `occurred_at`,
+    tupleElement(`meta`, 'correlation_id') AS `correlation_id`,
+    tupleElement(`meta`, 'causation_id') AS `causation_id`,
+    tupleElement(`meta`, 'producer') AS `producer`,
+    `agent` AS `agent`,
+    `original_topic` AS `original_topic`,
+    `source_topic` AS `source_topic`,
+    `original_partition` AS `original_partition`,
+    `original_offset` AS `original_offset`,
+    `original_key` AS `original_key`,
+    `original_value` AS `original_value`,
+    `original_headers` AS `original_headers`,
+    `error_class` AS `error_class`,
+    `error_message` AS `error_message`,
+    `attempts` AS `attempts`,
+    `fatal` AS `fatal`,
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_knowledge_indexed_dlq`
+WHERE length(_error) = 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq_errors`
+TO `munjero`.`ingest_errors` AS
+SELECT
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
+    _raw_message AS `raw_message`,
+    _error AS `error`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_knowledge_indexed_dlq`
 WHERE length(_error) > 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_dlq`

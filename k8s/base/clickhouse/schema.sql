@@ -60,6 +60,34 @@ ORDER BY (`document_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'KnowledgeDocumentIngested events from knowledge.ingested';
 
+CREATE TABLE IF NOT EXISTS `munjero`.`knowledge_indexed`
+(
+    `event_id` String,
+    `occurred_at` DateTime64(3, 'UTC'),
+    `correlation_id` String,
+    `causation_id` Nullable(String),
+    `producer` LowCardinality(String),
+    `document_id` String,
+    `content_sha256` String,
+    `subject` LowCardinality(String),
+    `language` LowCardinality(String),
+    `deleted` Bool,
+    `chunk_count` Int32,
+    `chunk_ids` Array(String),
+    `removed_chunks` Int32,
+    `embedder` String,
+    `collection` String,
+    `_topic` LowCardinality(String),
+    `_partition` Int32,
+    `_offset` Int64,
+    `_ingested_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(`_ingested_at`)
+PARTITION BY toYYYYMM(`occurred_at`)
+ORDER BY (`document_id`, `event_id`)
+SETTINGS non_replicated_deduplication_window = 10000
+COMMENT 'KnowledgeIndexed events from knowledge.indexed';
+
 CREATE TABLE IF NOT EXISTS `munjero`.`scripts_drafted`
 (
     `event_id` String,
@@ -245,7 +273,7 @@ ENGINE = ReplacingMergeTree(`_ingested_at`)
 PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`original_topic`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
-COMMENT 'StepFailed events from problems.submitted.dlq, knowledge.ingested.dlq, scripts.drafted.dlq, renders.completed.dlq, shorts.published.dlq, metrics.observed.dlq, experiments.updated.dlq';
+COMMENT 'StepFailed events from problems.submitted.dlq, knowledge.ingested.dlq, knowledge.indexed.dlq, scripts.drafted.dlq, renders.completed.dlq, shorts.published.dlq, metrics.observed.dlq, experiments.updated.dlq';
 
 CREATE TABLE IF NOT EXISTS `munjero`.`ingest_errors`
 (

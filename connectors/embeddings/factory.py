@@ -1,0 +1,21 @@
+"""Pick the embedder named in the settings, wrapped in the content-hash cache."""
+
+from __future__ import annotations
+
+from connectors.embeddings.cache import CachingEmbedder
+from connectors.embeddings.port import Embedder
+
+EMBEDDERS = ("e5-small", "use-m3")
+
+
+def open_embedder(name: str) -> Embedder:
+    """The cached embedder ``name``; ``ValueError`` names the choices for an unknown one."""
+    if name == "e5-small":
+        from connectors.embeddings.e5_small import E5SmallEmbedder
+
+        return CachingEmbedder(E5SmallEmbedder())
+    if name == "use-m3":
+        from connectors.embeddings.use_m3 import UseM3Embedder
+
+        return CachingEmbedder(UseM3Embedder())
+    raise ValueError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
