@@ -57,6 +57,24 @@ RECORDS: dict[str, dict[str, Any]] = {
         "deleted": False,
         "submitted_by": "producer:kb-sync",
     },
+    "KnowledgeIndexed": {
+        "meta": meta(
+            "1c2d3e4f-0000-5000-8000-000000000009", "1c2d3e4f-0000-4000-8000-000000000001"
+        ),
+        "document_id": "doc-joseon-founding",
+        "content_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "subject": "한국사",
+        "language": "ko",
+        "deleted": False,
+        "chunk_count": 2,
+        "chunk_ids": [
+            "5b1f0c2e-0000-5000-8000-000000000001",
+            "5b1f0c2e-0000-5000-8000-000000000002",
+        ],
+        "removed_chunks": 3,
+        "embedder": "e5-small-q4@0.3.0",
+        "collection": "knowledge",
+    },
     "ScriptDrafted": {
         "meta": meta(
             "2a3b4c5d-0000-5000-8000-000000000002", "0f9a1f4e-8b4c-4c59-a8f5-3f8f0b3c9d10"
