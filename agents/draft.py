@@ -6,20 +6,28 @@ to Faust through the shared processor, which owns retries and dead letters.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
 from agents.drafting.arms import ARMS, EXPERIMENT_ID, Arm, choose_arms
-from agents.drafting.template_writer import TemplateWriter
+from agents.drafting.template_writer import ScriptDraft, TemplateWriter
+from agents.drafting.writer_port import Fact, ScriptWriter, TemplateScriptWriter
+from agents.knowledge.chunking import sentences
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
 from streams.catalogue import topic
 from streams.errors import ValidationError
 from streams.events import derived_id, derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
+from streams.resources import Resources
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.embeddings.port import Embedder
+    from connectors.vectors.port import VectorStore
 
 AGENT = "drafting"
 STEP = "draft"
@@ -43,6 +51,58 @@ def validate_problem(problem: Record) -> None:
         raise ValidationError(f"problem {problem['problem_id']}: unsupported language")
 
 
+def retrieval_query(problem: Record) -> str:
+    """Question plus correct answer: the facts worth citing explain the answer."""
+    return f"{problem['question']} {problem['choices'][problem['answer_index']]}"
+
+
+def grounded_explanation(explanation: str, facts: Sequence[Fact], min_score: float) -> str:
+    """The explanation, extended by the best fact's first sentence when it is relevant enough
+    and says something the explanation does not already say."""
+    if not facts or facts[0].score < min_score:
+        return explanation
+    sentence = sentences(facts[0].text)[0] if facts[0].text.strip() else ""
+    if not sentence or sentence in explanation:
+        return explanation
+    return f"{explanation} {sentence}".strip()
+
+
+def script_record(
+    problem: Record,
+    arm: Arm,
+    draft: ScriptDraft,
+    *,
+    facts: Sequence[Fact] = (),
+    grounding_min_score: float = 1.1,
+    fallback_reason: str | None = None,
+) -> Record:
+    """The ScriptDrafted record of one variant (pure): deterministic ids, cited facts."""
+    cause_id = problem["meta"]["event_id"]
+    return {
+        "meta": derived_meta(problem, STEP, arm.arm_id),
+        "script_id": derived_id(cause_id, "script", arm.arm_id),
+        "problem_id": problem["problem_id"],
+        "language": problem["language"],
+        "experiment_id": EXPERIMENT_ID,
+        "arm_id": arm.arm_id,
+        "hook_style": arm.hook_style,
+        "cta_style": arm.cta_style,
+        "hook": draft.hook,
+        "preface": draft.preface,
+        "question": draft.question,
+        "choices": list(draft.choices),
+        "countdown_seconds": draft.countdown_seconds,
+        "answer_index": draft.answer_index,
+        "answer_reveal": draft.answer_reveal,
+        "explanation": grounded_explanation(draft.explanation, facts, grounding_min_score),
+        "cta": draft.cta,
+        "estimated_speech_seconds": float(draft.estimated_speech_seconds),
+        "writer": draft.writer,
+        "citations": [{"chunk_id": f.chunk_id, "score": f.score} for f in facts],
+        "fallback_reason": fallback_reason,
+    }
+
+
 def draft_scripts(
     problem: Record,
     *,
@@ -50,65 +110,138 @@ def draft_scripts(
     weights: Weights = None,
     k: int = 3,
     writer: TemplateWriter | None = None,
+    facts: Sequence[Fact] = (),
+    grounding_min_score: float = 1.1,
 ) -> list[Record]:
-    """The ScriptDrafted records for one problem: K arms, deterministic ids."""
+    """The ScriptDrafted records for one problem with the template writer: K arms."""
     validate_problem(problem)
     writer = writer or TemplateWriter()
-    cause_id = problem["meta"]["event_id"]
-    scripts = []
-    for arm in choose_arms(problem["problem_id"], arms, dict(weights or {}), k):
-        draft = writer.write(problem, arm)
-        scripts.append(
-            {
-                "meta": derived_meta(problem, STEP, arm.arm_id),
-                "script_id": derived_id(cause_id, "script", arm.arm_id),
-                "problem_id": problem["problem_id"],
-                "language": problem["language"],
-                "experiment_id": EXPERIMENT_ID,
-                "arm_id": arm.arm_id,
-                "hook_style": arm.hook_style,
-                "cta_style": arm.cta_style,
-                "hook": draft.hook,
-                "preface": draft.preface,
-                "question": draft.question,
-                "choices": list(draft.choices),
-                "countdown_seconds": draft.countdown_seconds,
-                "answer_index": draft.answer_index,
-                "answer_reveal": draft.answer_reveal,
-                "explanation": draft.explanation,
-                "cta": draft.cta,
-                "estimated_speech_seconds": float(draft.estimated_speech_seconds),
-                "writer": draft.writer,
-                "citations": [],
-                "fallback_reason": None,
-            }
+    return [
+        script_record(
+            problem,
+            arm,
+            writer.write(problem, arm),
+            facts=facts,
+            grounding_min_score=grounding_min_score,
         )
-    return scripts
+        for arm in choose_arms(problem["problem_id"], arms, dict(weights or {}), k)
+    ]
+
+
+class Retriever:
+    """Supporting facts for a problem: same subject and language, best first."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        *,
+        collection: str,
+        top_k: int,
+        min_score: float,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.collection = collection
+        self.top_k = top_k
+        self.min_score = min_score
+        self._ready = False
+
+    async def facts(self, problem: Record) -> list[Fact]:
+        if self.top_k == 0:
+            return []
+        if not self._ready:
+            # Before any document is indexed the collection does not exist: create it empty
+            # so a search answers "no facts" instead of failing every problem.
+            await self.store.ensure_collection(self.collection, self.embedder.dim)
+            self._ready = True
+        vector = (await asyncio.to_thread(self.embedder.embed_queries, [retrieval_query(problem)]))[
+            0
+        ]
+        hits = await self.store.search(
+            self.collection,
+            [float(x) for x in vector],
+            limit=self.top_k,
+            subject=problem["subject"],
+            language=problem["language"],
+        )
+        return [
+            Fact(h.chunk_id, round(float(h.score), 6), str(h.payload.get("text", "")))
+            for h in hits
+            if h.score >= self.min_score
+        ]
 
 
 class DraftStep:
     """The step callable the processor runs; arm weights come from a provider so the
     experiment evaluator can steer drafting without restarting the agent."""
 
-    def __init__(self, *, k: int, weights: Callable[[], Weights] = lambda: None) -> None:
+    def __init__(
+        self,
+        *,
+        k: int,
+        weights: Callable[[], Weights] = lambda: None,
+        retriever: Retriever | None = None,
+        grounding_min_score: float = 1.1,
+        writer: ScriptWriter | None = None,
+    ) -> None:
         self.k = k
         self.weights = weights
-        self.writer = TemplateWriter()
+        self.retriever = retriever
+        self.grounding_min_score = grounding_min_score
+        self.writer = writer or TemplateScriptWriter()
 
     async def __call__(self, problem: Record) -> list[Emit]:
-        return [
-            Emit("scripts.drafted", script["script_id"], script)
-            for script in draft_scripts(
-                problem, weights=self.weights(), k=self.k, writer=self.writer
+        validate_problem(problem)  # before paying for retrieval or an LLM
+        facts = await self.retriever.facts(problem) if self.retriever else []
+        emits = []
+        for arm in choose_arms(problem["problem_id"], ARMS, dict(self.weights() or {}), self.k):
+            written = await self.writer.write(problem, arm, facts)
+            script = script_record(
+                problem,
+                arm,
+                written.draft,
+                facts=facts,
+                grounding_min_score=self.grounding_min_score,
+                fallback_reason=written.fallback_reason,
             )
-        ]
+            emits.append(Emit("scripts.drafted", script["script_id"], script))
+        return emits
 
 
-def processor(settings: Settings, serde: AvroSerde, publisher: Publisher) -> StepProcessor:
+def script_writer(settings: Settings) -> ScriptWriter:
+    """The LLM writer when an endpoint is configured (falling back to the template writer on
+    any bad output), else the template writer."""
+    if not settings.llm_url:
+        return TemplateScriptWriter()
+    from agents.drafting.llm_writer import LLMScriptWriter
+    from connectors.llm.chat import ChatCompletionsClient
+
+    key = settings.llm_api_key
+    client = ChatCompletionsClient(
+        settings.llm_url,
+        key.get_secret_value() if key else None,
+        settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+    )
+    return LLMScriptWriter(client, TemplateWriter())
+
+
+def processor(
+    settings: Settings,
+    serde: AvroSerde,
+    publisher: Publisher,
+    retriever: Retriever | None = None,
+) -> StepProcessor:
     return StepProcessor(
         agent=AGENT,
         spec=topic("problems.submitted"),
-        step=DraftStep(k=settings.draft_variants_per_problem),
+        step=DraftStep(
+            k=settings.draft_variants_per_problem,
+            retriever=retriever,
+            grounding_min_score=settings.grounding_min_score,
+            writer=script_writer(settings),
+        ),
         serde=serde,
         publisher=publisher,
         settings=settings,
@@ -116,9 +249,21 @@ def processor(settings: Settings, serde: AvroSerde, publisher: Publisher) -> Ste
 
 
 def register(
-    app: faust.App, settings: Settings, serde: AvroSerde, publisher: Publisher
+    app: faust.App,
+    settings: Settings,
+    serde: AvroSerde,
+    publisher: Publisher,
+    resources: Resources,
 ) -> StepProcessor:
-    """Bind the drafting agent (event topic + retry tiers) to ``app``."""
-    proc = processor(settings, serde, publisher)
+    """Bind the drafting agent (event topic + retry tiers) to ``app``, retrieving from the
+    worker's shared vector store."""
+    retriever = Retriever(
+        resources.vector_store,
+        resources.embedder,
+        collection=settings.qdrant_collection,
+        top_k=settings.retrieval_top_k,
+        min_score=settings.retrieval_min_score,
+    )
+    proc = processor(settings, serde, publisher, retriever)
     streams_app.bind(app, proc)
     return proc

@@ -24,6 +24,7 @@ from streams import app as streams_app
 from streams.catalogue import topic
 from streams.events import derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
+from streams.resources import Resources
 from streams.settings import Settings
 
 AGENT = "indexing"
@@ -95,21 +96,16 @@ class IndexStep:
 
 
 def register(
-    app: faust.App, settings: Settings, serde: AvroSerde, publisher: Publisher
+    app: faust.App,
+    settings: Settings,
+    serde: AvroSerde,
+    publisher: Publisher,
+    resources: Resources,
 ) -> StepProcessor:
-    """Bind the indexing agent; the vector store and embedder live as long as the worker."""
-    from connectors.embeddings.factory import open_embedder
-    from connectors.vectors.factory import open_vector_store
-
-    api_key = settings.qdrant_api_key
-    store = open_vector_store(
-        settings.qdrant_url,
-        api_key.get_secret_value() if api_key else None,
-        settings.data_dir / "qdrant",
-    )
+    """Bind the indexing agent; the store and embedder are the worker's shared ones."""
     step = IndexStep(
-        store=store,
-        embedder=open_embedder(settings.embedder),
+        store=resources.vector_store,
+        embedder=resources.embedder,
         collection=settings.qdrant_collection,
         max_chars=settings.chunk_max_chars,
     )
@@ -122,9 +118,4 @@ def register(
         settings=settings,
     )
     streams_app.bind(app, proc)
-
-    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
-    async def _close_store(sender: Any, *args: Any, **kwargs: Any) -> None:
-        await store.close()
-
     return proc

@@ -60,7 +60,7 @@ def up() -> None:
 
 
 @cli.command()
-def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. drafting")]) -> None:
+def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. content")]) -> None:
     """Run one agent group (a Faust worker). Needs broker and registry URLs in the env."""
     from streams.worker import run_worker
 

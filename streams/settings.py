@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     # Embedding model for knowledge chunks: e5-small (default) or use-m3 (docs/embeddings.md).
     embedder: str = "e5-small"
     chunk_max_chars: int = Field(default=700, ge=100)
+    # Drafting retrieval. Scores are cosine and model-specific: these suit e5-small, whose
+    # relevant passages score >= 0.85 (p10) and best wrong ones ~0.84 (docs/embeddings.md).
+    retrieval_top_k: int = Field(default=3, ge=0)
+    retrieval_min_score: float = 0.80  # cite a fact at or above this
+    grounding_min_score: float = 0.85  # speak the top fact in the explanation at or above this
+
+    # Script writer: an OpenAI-compatible chat-completions endpoint; unset -> template writer.
+    llm_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(default=20.0, gt=0)
 
     # Drafting: how many variant arms per problem.
     draft_variants_per_problem: int = Field(default=3, ge=1)

@@ -3,7 +3,7 @@
 Process layout on the embedded default (each box is a process):
 
     [noida-db broker]   [this process: API + schema registry + ClickHouse sink (chdb)]
-    [munjero worker drafting] x worker_count
+    [munjero worker content] x worker_count   (indexing + drafting)
 
 chdb allows one data path per process, so the process that owns chdb also serves everything
 that reads it (``GET /v1/problems/{id}``, readiness, the demo summary). In production the same

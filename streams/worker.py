@@ -17,15 +17,15 @@ from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde
 from streams.app import create_faust_app
 from streams.processor import Publisher, StepProcessor
+from streams.resources import Resources
 from streams.settings import Settings
 
-Register = Callable[[faust.App, Settings, AvroSerde, Publisher], StepProcessor]
+Register = Callable[[faust.App, Settings, AvroSerde, Publisher, Resources], StepProcessor]
 
-#: Agent groups and the agents they run.
+#: Agent groups and the agents they run. Indexing (vector-store writer) and drafting (reader)
+#: share a process: the embedded vector engine keeps its data directory to one process.
 GROUPS: dict[str, tuple[Register, ...]] = {
-    "drafting": (draft.register,),
-    # Its own process: the embedded vector engine keeps its data directory to one process.
-    "indexing": (index.register,),
+    "content": (index.register, draft.register),
 }
 
 
@@ -46,13 +46,17 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     serde = AvroSerde(registry)
     publisher = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id=f"munjero-{group}")
     app = create_faust_app(settings, group, instance=f"{group}-{settings.worker_instance}")
-    processors = [register(app, settings, serde, publisher) for register in GROUPS[group]]
+    resources = Resources(settings)
+    processors = [
+        register(app, settings, serde, publisher, resources) for register in GROUPS[group]
+    ]
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
     async def _close_clients(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Faust stops consumers first; our producer and registry client are ours to close.
         await publisher.stop()
         await registry.close()
+        await resources.close()
 
     return app, processors
 

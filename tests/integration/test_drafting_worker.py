@@ -33,7 +33,7 @@ async def factory(
     serde = AvroSerde(HttpSchemaRegistry(registry_url))
     producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
     await producer.start()
-    proc = start_worker(settings, "drafting", tmp_path / "worker.log")
+    proc = start_worker(settings, "content", tmp_path / "worker.log")
     try:
         yield settings, serde, producer
     finally:

@@ -1,5 +1,6 @@
-"""The indexing agent as a real worker process: Markdown/HTML documents become chunks in the
-embedded vector store; a changed document leaves no stale chunks; a deletion removes them."""
+"""The content worker (indexing + drafting) as a real process: Markdown/HTML documents become
+chunks in the embedded vector store; a changed document leaves no stale chunks; a deletion
+removes them; a problem on the same subject is drafted citing the indexed fact."""
 
 # ruff: noqa: F811 - pytest injects imported fixtures by name
 from __future__ import annotations
@@ -91,7 +92,7 @@ async def test_ingest_reingest_delete_and_poison(
     finally:
         await producer.stop()
 
-    worker = start_worker(settings, "indexing", tmp_path / "indexing.log")
+    worker = start_worker(settings, "content", tmp_path / "indexing.log")
     indexed_consumer = AIOKafkaConsumer(
         settings.topic("knowledge.indexed"),
         settings.topic("knowledge.ingested.dlq"),
@@ -101,6 +102,8 @@ async def test_ingest_reingest_delete_and_poison(
     await indexed_consumer.start()
     try:
         records = await consume_until(indexed_consumer, lambda rs: len(rs) >= 5, timeout=90)
+        # Knowledge is indexed: a problem on the same subject is drafted citing it.
+        drafted = await _draft_one(settings, serde)
     finally:
         await indexed_consumer.stop()
         stop_worker(worker)
@@ -124,6 +127,13 @@ async def test_ingest_reingest_delete_and_poison(
     assert removed["chunk_count"] == 0
     assert removed["removed_chunks"] == 1
 
+    (chunk_id,) = v2["chunk_ids"]
+    assert {d["problem_id"] for d in drafted} == {"rain-gauge"}
+    for script in drafted:
+        assert [c["chunk_id"] for c in script["citations"]] == [chunk_id]
+        assert script["citations"][0]["score"] >= settings.retrieval_min_score
+        assert "강우량 측정 기구" in script["explanation"]  # grounded in the indexed fact
+
     store = EdgeVectorStore(settings.data_dir / "qdrant")
     try:
         collection = settings.qdrant_collection
@@ -136,3 +146,39 @@ async def test_ingest_reingest_delete_and_poison(
         assert "측우기" in hits[0].payload["text"]
     finally:
         await store.close()
+
+
+async def _draft_one(settings: Settings, serde: AvroSerde) -> list[Any]:
+    problem = {
+        "meta": events.meta(correlation_id=events.new_id()),
+        "problem_id": "rain-gauge",
+        "language": "ko",
+        "subject": "history",
+        "question": "세종 때 비의 양을 재려고 만든 기구는 무엇일까요?",
+        "choices": ["측우기", "자격루", "앙부일구"],
+        "answer_index": 0,
+        "explanation": "정답은 측우기입니다.",
+        "difficulty": "easy",
+        "tags": [],
+        "submitted_by": "tests",
+    }
+    source = settings.topic("problems.submitted")
+    producer = KafkaEventProducer(settings.kafka_bootstrap_servers or "")
+    await producer.start()
+    try:
+        value = await serde.encode_async(subject_for(source), "ProblemSubmitted", problem)
+        await producer.publish(source, b"rain-gauge", value)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        settings.topic("scripts.drafted"),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        k = settings.draft_variants_per_problem
+        records = await consume_until(consumer, lambda rs: len(rs) >= k, timeout=60)
+    finally:
+        await consumer.stop()
+    return [(await serde.decode(r.value, expected="ScriptDrafted")).record for r in records]

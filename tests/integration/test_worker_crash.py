@@ -81,12 +81,12 @@ async def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
     )
     await consumer.start()
     seen: set[bytes] = set()
-    worker = start_worker(settings, "drafting", tmp_path / "worker-1.log")
+    worker = start_worker(settings, "content", tmp_path / "worker-1.log")
     try:
         read = await _count_scripts(consumer, seen, N * k // 3)  # a third of the way in
         worker.kill()  # SIGKILL: no shutdown, no final commit
         worker.wait()
-        worker = start_worker(settings, "drafting", tmp_path / "worker-2.log")
+        worker = start_worker(settings, "content", tmp_path / "worker-2.log")
         read += await _count_scripts(consumer, seen, N * k)
     finally:
         stop_worker(worker)
