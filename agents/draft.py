@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from agents.drafting.arms import ARMS, EXPERIMENT_ID, Arm, choose_arms
+from agents.drafting.guardrails import violations
+from agents.drafting.template_writer import WRITER_ID as TEMPLATE_WRITER_ID
 from agents.drafting.template_writer import ScriptDraft, TemplateWriter
 from agents.drafting.writer_port import Fact, ScriptWriter, TemplateScriptWriter
 from agents.knowledge.chunking import sentences
@@ -184,8 +186,11 @@ class DraftStep:
         retriever: Retriever | None = None,
         grounding_min_score: float = 1.1,
         writer: ScriptWriter | None = None,
+        banned_words: Sequence[str] = (),
     ) -> None:
         self.k = k
+        self.banned_words = tuple(banned_words)
+        self.template = TemplateWriter()
         self.weights = weights
         self.retriever = retriever
         self.grounding_min_score = grounding_min_score
@@ -197,16 +202,39 @@ class DraftStep:
         emits = []
         for arm in choose_arms(problem["problem_id"], ARMS, dict(self.weights() or {}), self.k):
             written = await self.writer.write(problem, arm, facts)
-            script = script_record(
-                problem,
-                arm,
-                written.draft,
-                facts=facts,
-                grounding_min_score=self.grounding_min_score,
-                fallback_reason=written.fallback_reason,
-            )
+            script = self._record(problem, arm, written.draft, facts, written.fallback_reason)
+            broken = violations(script, problem, self.banned_words)
+            if broken and written.draft.writer != TEMPLATE_WRITER_ID:
+                # The writer's copy broke a guardrail: publish the template's instead.
+                reason = "guardrail: " + "; ".join(broken)
+                script = self._record(
+                    problem, arm, self.template.write(problem, arm), facts, reason
+                )
+                broken = violations(script, problem, self.banned_words)
+            if broken:
+                # Even the template's copy fails: the problem itself is unfit (fatal).
+                raise ValidationError(
+                    f"problem {problem['problem_id']} fails guardrails: " + "; ".join(broken)
+                )
             emits.append(Emit("scripts.drafted", script["script_id"], script))
         return emits
+
+    def _record(
+        self,
+        problem: Record,
+        arm: Arm,
+        draft: ScriptDraft,
+        facts: Sequence[Fact],
+        fallback_reason: str | None,
+    ) -> Record:
+        return script_record(
+            problem,
+            arm,
+            draft,
+            facts=facts,
+            grounding_min_score=self.grounding_min_score,
+            fallback_reason=fallback_reason,
+        )
 
 
 def script_writer(settings: Settings) -> ScriptWriter:
@@ -241,6 +269,7 @@ def processor(
             retriever=retriever,
             grounding_min_score=settings.grounding_min_score,
             writer=script_writer(settings),
+            banned_words=settings.banned_words,
         ),
         serde=serde,
         publisher=publisher,

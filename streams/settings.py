@@ -6,6 +6,7 @@ Unset optional URLs mean "use the embedded default".
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = Field(default=20.0, gt=0)
 
+    # Guardrails: words no script may contain (JSON list in the environment).
+    banned_words: tuple[str, ...] = ()
+
     # Drafting: how many variant arms per problem.
     draft_variants_per_problem: int = Field(default=3, ge=1)
     worker_count: int = Field(default=1, ge=1)
@@ -89,7 +93,9 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
-            env[f"MUNJERO_{name.upper()}"] = str(value)
+            # Complex values travel as JSON, which is how pydantic-settings reads them back.
+            text = json.dumps(list(value)) if isinstance(value, tuple | list) else str(value)
+            env[f"MUNJERO_{name.upper()}"] = text
         return env
 
     def topic(self, name: str) -> str:

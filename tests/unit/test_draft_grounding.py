@@ -60,3 +60,41 @@ async def test_draft_step_records_the_writer_and_its_fallback_reason() -> None:
     assert len(emits) == 2
     assert {e.record["fallback_reason"] for e in emits} == {"invalid LLM output: hook: too long"}
     assert all(e.record["writer"] == "template-v1" for e in emits)
+
+
+async def test_guardrail_breaking_llm_copy_is_replaced_by_the_template_with_the_reason() -> None:
+    from collections.abc import Mapping, Sequence
+    from dataclasses import replace
+    from typing import Any
+
+    from agents.draft import DraftStep
+    from agents.drafting.arms import Arm
+    from agents.drafting.template_writer import TemplateWriter
+    from agents.drafting.writer_port import WrittenScript
+
+    class RudeWriter:
+        name = "llm:rude"
+
+        async def write(
+            self, problem: Mapping[str, Any], arm: Arm, facts: Sequence[Fact]
+        ) -> WrittenScript:
+            draft = TemplateWriter().write(dict(problem), arm)
+            return WrittenScript(replace(draft, cta="Buy spam now!", writer="llm:rude"))
+
+    emits = await DraftStep(k=1, writer=RudeWriter(), banned_words=["spam"])(problem_event(3))
+    (record,) = [e.record for e in emits]
+    assert record["writer"] == "template-v1"
+    assert record["fallback_reason"] == "guardrail: banned word 'spam' in cta"
+    assert "spam" not in record["cta"].lower()
+
+
+async def test_a_problem_whose_own_text_is_banned_is_fatal() -> None:
+    import pytest
+
+    from agents.draft import DraftStep
+    from streams.errors import ValidationError
+
+    problem = problem_event(43)
+    word = problem["question"].split()[0]
+    with pytest.raises(ValidationError, match="fails guardrails"):
+        await DraftStep(k=1, banned_words=[word])(problem)

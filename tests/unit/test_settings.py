@@ -13,6 +13,7 @@ def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyP
         retry_delay_factor=0.5,
         clickhouse_password=SecretStr("s3cret"),
         draft_variants_per_problem=5,
+        banned_words=("spam", "바보"),
     )
     for key, value in original.to_env().items():
         monkeypatch.setenv(key, value)
