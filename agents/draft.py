@@ -7,7 +7,7 @@ to Faust through the shared processor, which owns retries and dead letters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -26,6 +26,7 @@ from streams.events import derived_id, derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
 from streams.resources import Resources
 from streams.settings import Settings
+from streams.weights import ArmWeights
 
 if TYPE_CHECKING:
     from connectors.embeddings.port import Embedder
@@ -187,8 +188,10 @@ class DraftStep:
         grounding_min_score: float = 1.1,
         writer: ScriptWriter | None = None,
         banned_words: Sequence[str] = (),
+        before_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.k = k
+        self._before_first = before_first
         self.banned_words = tuple(banned_words)
         self.template = TemplateWriter()
         self.weights = weights
@@ -197,6 +200,9 @@ class DraftStep:
         self.writer = writer or TemplateScriptWriter()
 
     async def __call__(self, problem: Record) -> list[Emit]:
+        if self._before_first is not None:
+            await self._before_first()  # e.g. load the current arm weights first
+            self._before_first = None
         validate_problem(problem)  # before paying for retrieval or an LLM
         facts = await self.retriever.facts(problem) if self.retriever else []
         emits = []
@@ -260,12 +266,17 @@ def processor(
     serde: AvroSerde,
     publisher: Publisher,
     retriever: Retriever | None = None,
+    *,
+    weights: Callable[[], Weights] = lambda: None,
+    before_first: Callable[[], Awaitable[None]] | None = None,
 ) -> StepProcessor:
     return StepProcessor(
         agent=AGENT,
         spec=topic("problems.submitted"),
         step=DraftStep(
             k=settings.draft_variants_per_problem,
+            weights=weights,
+            before_first=before_first,
             retriever=retriever,
             grounding_min_score=settings.grounding_min_score,
             writer=script_writer(settings),
@@ -286,6 +297,12 @@ def register(
 ) -> StepProcessor:
     """Bind the drafting agent (event topic + retry tiers) to ``app``, retrieving from the
     worker's shared vector store."""
+    weights = ArmWeights(settings, serde)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
+    async def _stop_weights(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await weights.stop()
+
     retriever = Retriever(
         resources.vector_store,
         resources.embedder,
@@ -293,6 +310,13 @@ def register(
         top_k=settings.retrieval_top_k,
         min_score=settings.retrieval_min_score,
     )
-    proc = processor(settings, serde, publisher, retriever)
+    proc = processor(
+        settings,
+        serde,
+        publisher,
+        retriever,
+        weights=lambda: weights.get(EXPERIMENT_ID),
+        before_first=weights.wait_loaded,
+    )
     streams_app.bind(app, proc)
     return proc

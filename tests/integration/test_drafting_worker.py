@@ -169,3 +169,68 @@ async def test_dlq_replay_republishes_original_bytes_once(
     assert list(records[1].headers) == [("traceparent", b"00-aa-bb-01")]
     second = (await serde.decode(letters[1].value, expected="StepFailed")).record
     assert second["original_offset"] == records[1].offset
+
+
+async def test_arm_weights_from_experiments_updated_steer_drafting(
+    settings: Settings, registry_url: str, tmp_path: Path
+) -> None:
+    """The update is on the topic before the worker starts: the worker must load it before
+    drafting anything (no race with the problems that are already waiting)."""
+    from agents.drafting.arms import ARMS, EXPERIMENT_ID
+    from streams import events
+
+    settings = settings.model_copy(update={"schema_registry_url": registry_url})
+    assert settings.kafka_bootstrap_servers
+    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    serde = AvroSerde(HttpSchemaRegistry(registry_url))
+    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    favoured = [arm.arm_id for arm in ARMS[:3]]
+    update = {
+        "meta": events.meta(correlation_id=events.new_id()),
+        "experiment_id": EXPERIMENT_ID,
+        "metric": "impressions_ctr",
+        "arms": [
+            {
+                "arm_id": arm.arm_id,
+                "weight": 1.0 if arm.arm_id in favoured else 0.0,
+                "shorts": 10,
+                "successes": 1.0,
+                "trials": 10.0,
+                "chance_to_win": None,
+            }
+            for arm in ARMS
+        ],
+        "decision": None,
+        "reason": "test",
+    }
+    exp_topic = settings.topic("experiments.updated")
+    source = settings.topic("problems.submitted")
+    await producer.publish(
+        exp_topic,
+        EXPERIMENT_ID.encode(),
+        await serde.encode_async(subject_for(exp_topic), "ExperimentUpdated", update),
+    )
+    problems = [problem_event(i) for i in range(10, 30)]
+    await producer.publish_many(
+        [
+            (
+                source,
+                p["problem_id"].encode(),
+                await serde.encode_async(subject_for(source), "ProblemSubmitted", p),
+                (),
+            )
+            for p in problems
+        ]
+    )
+    await producer.stop()
+    worker = start_worker(settings, "content", tmp_path / "weights-worker.log")
+    consumer = await _consumer(settings, "scripts.drafted")
+    try:
+        k = settings.draft_variants_per_problem
+        records = await consume_until(consumer, lambda rs: len(rs) >= k * 20, timeout=60)
+    finally:
+        await consumer.stop()
+        stop_worker(worker)
+    arms = [(await serde.decode(r.value)).record["arm_id"] for r in records]
+    assert set(arms) == set(favoured)  # zero-weight arms never drafted
