@@ -54,8 +54,11 @@ bench: setup ## benchmarks: API accept rate, ClickHouse ingestion vs raw consume
 	$(PY) -m tests.bench.run
 
 .PHONY: lock
-lock: ## re-resolve pinned dependencies into requirements.lock
-	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+lock: ## re-resolve pinned dependencies into requirements.lock (torch excluded: see tools/setup.sh)
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 \
+		--override tools/torch-override.txt -o requirements.lock.tmp
+	grep -vE '^(torch|triton|nvidia-)[a-z0-9-]*==' requirements.lock.tmp > requirements.lock
+	rm requirements.lock.tmp
 
 .PHONY: clean
 clean: ## remove embedded state (.munjero) and caches

@@ -30,9 +30,10 @@ stamp="$VENV/.installed"
 if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing pinned Python dependencies"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==0.13.9"
-  # torch (when a later step needs it) must come first from the local CPU wheel: pip finds it,
-  # uv does not, and an unpinned resolve would pull gigabytes of CUDA packages.
   "$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" requirements.lock
+  # torch (for sentence-transformers) is not in the lock: the machine ships a CPU wheel of
+  # 2.13.0 that pip finds (uv does not), while a resolver would pull gigabytes of CUDA builds.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
   "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e .
   touch "$stamp"
 fi

