@@ -78,6 +78,7 @@ def script_record(
     facts: Sequence[Fact] = (),
     grounding_min_score: float = 1.1,
     fallback_reason: str | None = None,
+    duplicate_of: str | None = None,
 ) -> Record:
     """The ScriptDrafted record of one variant (pure): deterministic ids, cited facts."""
     cause_id = problem["meta"]["event_id"]
@@ -103,6 +104,7 @@ def script_record(
         "writer": draft.writer,
         "citations": [{"chunk_id": f.chunk_id, "score": f.score} for f in facts],
         "fallback_reason": fallback_reason,
+        "duplicate_of": duplicate_of,
     }
 
 
@@ -175,6 +177,65 @@ class Retriever:
         ]
 
 
+class DuplicateDetector:
+    """Flags a problem that nearly repeats an earlier one (same language), so the channel does
+    not publish the same short twice. Every problem seen is remembered in its own collection."""
+
+    COLLECTION = "problems"
+
+    def __init__(self, store: VectorStore, embedder: Embedder, *, min_score: float) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.min_score = min_score
+        self._ready = False
+
+    async def check_and_remember(self, problem: Record) -> str | None:
+        """The id of the earlier near-duplicate, or None; then remembers ``problem``."""
+        from connectors.vectors.port import Chunk as VectorChunk
+
+        if not self._ready:
+            await self.store.ensure_collection(self.COLLECTION, self.embedder.dim)
+            self._ready = True
+        text = f"{problem['question']} {' / '.join(problem['choices'])}"
+        vector = [
+            float(x) for x in (await asyncio.to_thread(self.embedder.embed_passages, [text]))[0]
+        ]
+        hits = await self.store.search(
+            self.COLLECTION, vector, limit=3, language=problem["language"]
+        )
+        # Only an *earlier* submission can be the original: a replay of the first problem must
+        # not become a duplicate of a later repeat.
+        submitted = problem["meta"]["occurred_at"].timestamp()
+        duplicate = next(
+            (
+                str(h.payload["document_id"])
+                for h in hits
+                if h.score >= self.min_score
+                and h.payload["document_id"] != problem["problem_id"]
+                and float(h.payload.get("submitted_at", 0.0)) < submitted
+            ),
+            None,
+        )
+        await self.store.upsert(
+            self.COLLECTION,
+            [
+                VectorChunk(
+                    chunk_id=derived_id("problem", problem["problem_id"]),
+                    vector=vector,
+                    payload={
+                        "document_id": problem["problem_id"],
+                        "subject": problem["subject"],
+                        "language": problem["language"],
+                        "tags": list(problem.get("tags") or []),
+                        "text": problem["question"],
+                        "submitted_at": submitted,
+                    },
+                )
+            ],
+        )
+        return duplicate
+
+
 class DraftStep:
     """The step callable the processor runs; arm weights come from a provider so the
     experiment evaluator can steer drafting without restarting the agent."""
@@ -189,8 +250,10 @@ class DraftStep:
         writer: ScriptWriter | None = None,
         banned_words: Sequence[str] = (),
         before_first: Callable[[], Awaitable[None]] | None = None,
+        duplicates: DuplicateDetector | None = None,
     ) -> None:
         self.k = k
+        self.duplicates = duplicates
         self._before_first = before_first
         self.banned_words = tuple(banned_words)
         self.template = TemplateWriter()
@@ -205,6 +268,9 @@ class DraftStep:
             self._before_first = None
         validate_problem(problem)  # before paying for retrieval or an LLM
         facts = await self.retriever.facts(problem) if self.retriever else []
+        duplicate_of = (
+            await self.duplicates.check_and_remember(problem) if self.duplicates else None
+        )
         emits = []
         for arm in choose_arms(problem["problem_id"], ARMS, dict(self.weights() or {}), self.k):
             written = await self.writer.write(problem, arm, facts)
@@ -222,6 +288,7 @@ class DraftStep:
                 raise ValidationError(
                     f"problem {problem['problem_id']} fails guardrails: " + "; ".join(broken)
                 )
+            script["duplicate_of"] = duplicate_of
             emits.append(Emit("scripts.drafted", script["script_id"], script))
         return emits
 
@@ -269,6 +336,7 @@ def processor(
     *,
     weights: Callable[[], Weights] = lambda: None,
     before_first: Callable[[], Awaitable[None]] | None = None,
+    duplicates: DuplicateDetector | None = None,
 ) -> StepProcessor:
     return StepProcessor(
         agent=AGENT,
@@ -277,6 +345,7 @@ def processor(
             k=settings.draft_variants_per_problem,
             weights=weights,
             before_first=before_first,
+            duplicates=duplicates,
             retriever=retriever,
             grounding_min_score=settings.grounding_min_score,
             writer=script_writer(settings),
@@ -317,6 +386,11 @@ def register(
         retriever,
         weights=lambda: weights.get(EXPERIMENT_ID),
         before_first=weights.wait_loaded,
+        duplicates=DuplicateDetector(
+            resources.vector_store,
+            resources.embedder,
+            min_score=settings.duplicate_min_score,
+        ),
     )
     streams_app.bind(app, proc)
     return proc

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(default=3, ge=0)
     retrieval_min_score: float = 0.80  # cite a fact at or above this
     grounding_min_score: float = 0.85  # speak the top fact in the explanation at or above this
+    duplicate_min_score: float = 0.97  # a problem this close to an earlier one is flagged
 
     # Script writer: an OpenAI-compatible chat-completions endpoint; unset -> template writer.
     llm_url: str | None = None

@@ -72,6 +72,7 @@ def script_drafted(submitted: dict[str, Any], arm: str) -> Event:
         "writer": "template@1",
         "citations": [{"chunk_id": f"chunk-{arm}-1", "score": 0.82}],
         "fallback_reason": None,
+        "duplicate_of": None,
     }
     return _event("scripts.drafted", "ScriptDrafted", record)
 

@@ -99,6 +99,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "writer": "template@1",
         "citations": [{"chunk_id": "doc-joseon-founding#0", "score": 0.83}],
         "fallback_reason": None,
+        "duplicate_of": None,
     },
     "RenderCompleted": {
         "meta": meta(

@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted`
     `estimated_speech_seconds` Float64,
     `writer` String,
     `citations` Array(Tuple(`chunk_id` String, `score` Float64)),
-    `fallback_reason` Nullable(String)
+    `fallback_reason` Nullable(String),
+    `duplicate_of` Nullable(String)
 )
 ENGINE = Kafka
 SETTINGS
@@ -545,6 +546,7 @@ SELECT
     `writer` AS `writer`,
     `citations` AS `citations`,
     `fallback_reason` AS `fallback_reason`,
+    `duplicate_of` AS `duplicate_of`,
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,

@@ -115,6 +115,7 @@ CREATE TABLE IF NOT EXISTS `munjero`.`scripts_drafted`
     `writer` LowCardinality(String),
     `citations` Array(Tuple(`chunk_id` String, `score` Float64)),
     `fallback_reason` Nullable(String),
+    `duplicate_of` Nullable(String),
     `_topic` LowCardinality(String),
     `_partition` Int32,
     `_offset` Int64,
