@@ -8,51 +8,22 @@ state (the global compatibility level, the list of all subjects).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from connectors.registry_server import create_registry_app
+from tests.servers import serve_in_thread
 
 
 @contextmanager
 def running_registry(db_path: Path | str) -> Iterator[str]:
     """Serve a registry in a background thread; yield its base URL once it answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Binding here and handing the socket to uvicorn leaves no window for another process to
-    # take the port between choosing and listening.
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_registry_app(db_path), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the registry server did not start")
-            time.sleep(0.02)  # polling interval, not synchronisation
+    with serve_in_thread(create_registry_app(db_path), name="registry server") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

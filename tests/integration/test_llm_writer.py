@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -29,6 +25,7 @@ from agents.drafting.writer_port import Fact, WrittenScript
 from connectors.llm import ChatCompletionsClient
 from streams.errors import ValidationError
 from tests.factories import problem_event
+from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -104,32 +101,8 @@ def build_app(llm: FakeLLM) -> FastAPI:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, FakeLLM]]:
     llm = FakeLLM()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Bound before uvicorn starts, so no other process can take the port in between.
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(llm), log_level="warning", timeout_graceful_shutdown=1)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake LLM server did not start")
-            time.sleep(0.02)  # polling interval, not synchronisation
+    with serve_in_thread(build_app(llm), health_path="/health", name="fake LLM server") as url:
         yield f"{url}/v1", llm
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture
