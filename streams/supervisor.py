@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -65,24 +66,29 @@ def worker_env(settings: Settings, instance: int = 0) -> dict[str, str]:
     return {**os.environ, **child.to_env()}
 
 
+def spawn_worker(
+    settings: Settings, group: str, log: Path, replica: int = 0
+) -> subprocess.Popen[bytes]:
+    """One ``munjero worker GROUP`` child process, logging to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
+            [sys.executable, "-m", "streams.cli", "worker", group],
+            env=worker_env(settings, replica),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     """One process per agent group and replica. On the embedded broker keep one replica per
     group: noida-db orphans partitions when a member leaves mid-commit (docs/broker.md)."""
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for group in GROUPS:
-        for replica in range(settings.worker_count):
-            with (logs / f"worker-{group}-{replica}.log").open("ab") as out:
-                procs.append(
-                    subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
-                        [sys.executable, "-m", "streams.cli", "worker", group],
-                        env=worker_env(settings, replica),
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-    return procs
+    return [
+        spawn_worker(settings, group, logs / f"worker-{group}-{replica}.log", replica)
+        for group in GROUPS
+        for replica in range(settings.worker_count)
+    ]
 
 
 def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
