@@ -25,6 +25,7 @@ EVENT_TYPES = (
     "KnowledgeDocumentIngested",
     "KnowledgeIndexed",
     "ScriptDrafted",
+    "StoryboardReady",
     "RenderCompleted",
     "ShortPublished",
     "MetricsObserved",

@@ -100,6 +100,7 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
     """
     settings = processor.settings
     spec = processor.spec
+    batch_max = processor.batch_max or BATCH_MAX
     physical = [settings.topic(spec.name), *(settings.topic(t) for t in spec.retry_topics)]
     for index, name in enumerate(physical):
         channel = app.topic(
@@ -113,7 +114,7 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
         is_retry = index > 0
 
         async def agent(stream: Any, _retry: bool = is_retry) -> None:
-            async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            async for batch in stream.take_events(batch_max, within=BATCH_WITHIN_S):
                 msgs = [to_message(event.message) for event in batch]
                 await processor.process_batch(msgs, hold_until_due=_retry)
 

@@ -101,6 +101,16 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
         table="scripts_drafted",
     ),
     TopicSpec(
+        name="renders.storyboarded",
+        key="script_id",
+        value_schema="StoryboardReady",
+        partitions=6,
+        retention=timedelta(days=30),
+        retry_tiers=DEFAULT_TIERS,
+        description="Contact sheets of a render's key scenes, published before the full render.",
+        table="renders_storyboarded",
+    ),
+    TopicSpec(
         name="renders.completed",
         key="script_id",
         value_schema="RenderCompleted",

@@ -44,11 +44,13 @@ def _settings() -> Settings:
 def demo(
     problems: Annotated[int, typer.Option(help="how many sample problems to submit (0: all)")] = 0,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline")] = 120.0,
+    renders: Annotated[int, typer.Option(help="rendered shorts to wait for (0: none)")] = 2,
 ) -> None:
     """Start everything on embedded defaults, submit the sample bank, print a summary."""
     from streams.supervisor import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(_settings(), limit=problems, timeout=timeout)))
+    code = asyncio.run(run_demo(_settings(), limit=problems, timeout=timeout, renders=renders))
+    raise typer.Exit(code)
 
 
 @cli.command()

@@ -40,7 +40,7 @@ async def submit(client: httpx.AsyncClient, problems: list[dict[str, Any]], run:
     return ids
 
 
-async def demo(factory: RunningFactory, *, limit: int, timeout: float) -> int:
+async def demo(factory: RunningFactory, *, limit: int, timeout: float, renders: int = 2) -> int:
     console = Console()
     settings = factory.settings
     db = settings.clickhouse_database
@@ -86,6 +86,7 @@ async def demo(factory: RunningFactory, *, limit: int, timeout: float) -> int:
                 if done < len(ids):
                     await asyncio.sleep(0.25)  # polling a SQL count; nothing to await instead
 
+        rendered = await wait_for_renders(console, factory, like, renders, timeout)
         status = (await client.get(f"/v1/problems/{ids[0]}")).json()
     await print_summary(console, factory, like)
     steps = ", ".join(f"{s['step']}={s['status']}" for s in status.get("steps", []))
@@ -94,7 +95,53 @@ async def demo(factory: RunningFactory, *, limit: int, timeout: float) -> int:
         console.print(f"[red]only {done}/{len(ids)} problems drafted within {timeout:.0f}s[/]")
         return 1
     console.print(f"[green]all {done} problems drafted[/]")
+    if rendered < renders:
+        console.print(f"[red]only {rendered}/{renders} shorts rendered within {timeout:.0f}s[/]")
+        return 1
     return 0
+
+
+async def wait_for_renders(
+    console: Console, factory: RunningFactory, like: dict[str, str], want: int, timeout: float
+) -> int:
+    """Wait until ``want`` shorts are rendered during this run; print where they are.
+
+    Not only this run's problems: the render worker works through ``scripts.drafted`` in
+    order, so a backlog left by an earlier run (or ``munjero up``) renders first. It keeps
+    going through the rest after the demo stops and resumes it on the next start.
+    """
+    if want <= 0:
+        return 0
+    db = factory.settings.clickhouse_database
+    deadline = time.monotonic() + timeout
+    # Only identifiers come from settings; every value is a query parameter.
+    sql = (
+        "SELECT r.script_id AS script_id, any(r.uri) AS uri, any(r.duration_seconds) AS seconds, "  # noqa: S608
+        "any(r.render_ms) AS ms, any(r.cache_hit) AS cached, any(s.uri) AS board "
+        f"FROM `{db}`.renders_completed AS r LEFT JOIN `{db}`.renders_storyboarded AS s "
+        "ON s.script_id = r.script_id WHERE toUnixTimestamp64Milli(r.occurred_at) >= {since:Int64} "
+        "GROUP BY r.script_id ORDER BY max(r.problem_id LIKE {prefix:String}) DESC, "
+        f"min(r.occurred_at) LIMIT {want:d}"
+    )
+    since = {"since": int(time.time() * 1000), **like}
+    rows: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("  rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("rendered", total=want)
+        while time.monotonic() < deadline:
+            rows = await factory.warehouse.query(sql, since)
+            progress.update(task, completed=len(rows))
+            if len(rows) >= want:
+                break
+            await asyncio.sleep(0.5)  # polling a SQL count; nothing to await instead
+    for row in rows:
+        how = "cache hit" if row["cached"] else f"rendered in {int(row['ms']) / 1000:.1f}s"
+        console.print(f"  short {float(row['seconds']):.1f}s ({how}): {row['uri']}", soft_wrap=True)
+        if row["board"]:
+            console.print(f"    storyboard: {row['board']}", soft_wrap=True)
+    return len(rows)
 
 
 # SQL below formats only the database identifier (from settings); every value is a parameter.

@@ -53,3 +53,12 @@ class BrokerUnavailableError(RetriableError):
 
 class WarehouseError(RetriableError):
     """ClickHouse refused or failed a statement; batches are retried, never dropped."""
+
+
+class RenderCrashedError(RetriableError):
+    """Chromium or ffmpeg died (signal, lost connection, timeout): a fresh attempt may succeed."""
+
+
+class RenderRejectedError(FatalError):
+    """The render itself is wrong (a template error, an ffmpeg error on our inputs, a failed
+    quality gate): the same input would fail again, so it goes to the dead letters."""

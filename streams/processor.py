@@ -91,8 +91,16 @@ class StepProcessor:
         publisher: Publisher,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        concurrency: int = 1,
+        batch_max: int | None = None,
     ) -> None:
         self.agent = agent
+        # Steps of one batch may run at once (renders: each is seconds of subprocess work);
+        # outputs are still published in the batch's order.
+        self.concurrency = concurrency
+        # Events per batch: a batch is acknowledged only after every step in it finished, so a
+        # slow step wants small batches (a crash redoes at most one batch).
+        self.batch_max = batch_max
         self.spec = spec
         self.step = step
         self.serde = serde
@@ -120,34 +128,52 @@ class StepProcessor:
         acknowledged send. The caller acks the batch's offsets only after this returns, so
         at-least-once holds while a batch costs one broker round trip instead of one per event.
         """
-        payload: list[Outgoing] = []
-        outcomes: list[Outcome] = []
-        for msg in msgs:
-            if hold_until_due:
-                await self.wait_until_due(msg)
-            try:
-                decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
-                outputs = await self.step(decoded.record)
-                encoded = await self._encode(outputs, msg.headers)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                route = route_failure(
-                    self.spec,
-                    msg.attempts,
-                    exc,
-                    now_ms=int(self.clock() * 1000),
-                    delay_factor=self.settings.retry_delay_factor,
-                )
-                payload.extend(await self._route(msg, route, exc))
-                outcomes.append(Outcome(route.kind.value, route=route))
-            else:
-                payload.extend(encoded)
-                outcomes.append(Outcome("ok", emitted=len(encoded)))
+        results: list[tuple[list[Outgoing], Outcome]] = []
+        if self.concurrency > 1 and not hold_until_due:
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def bounded(msg: Message) -> tuple[list[Outgoing], Outcome]:
+                async with gate:
+                    return await self._one(msg)
+
+            results = list(await asyncio.gather(*(bounded(m) for m in msgs)))
+        else:
+            for msg in msgs:
+                if hold_until_due:
+                    await self.wait_until_due(msg)
+                results.append(await self._one(msg))
+        payload = [out for outgoing, _ in results for out in outgoing]
+        outcomes = [outcome for _, outcome in results]
         await self._publish_until_done(payload)
         for outcome in outcomes:
             self.counts[outcome.kind] += 1
         return outcomes
+
+    async def _one(self, msg: Message) -> tuple[list[Outgoing], Outcome]:
+        try:
+            decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
+            outputs = await self.step(decoded.record)
+            encoded = await self._encode(outputs, msg.headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            route = route_failure(
+                self.spec,
+                msg.attempts,
+                exc,
+                now_ms=int(self.clock() * 1000),
+                delay_factor=self.settings.retry_delay_factor,
+            )
+            return await self._route(msg, route, exc), Outcome(route.kind.value, route=route)
+        return encoded, Outcome("ok", emitted=len(encoded))
+
+    async def publish_now(
+        self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        """Publish before the step returns: for progress a person should see early (a render's
+        storyboard). At-least-once like any output: a redelivered step publishes it again with
+        the same deterministic event id."""
+        await self._publish_until_done(await self._encode(outputs, headers))
 
     async def _encode(
         self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]]

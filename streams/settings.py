@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Theme values reach CSS: only plain hex colours, so a setting cannot inject style rules.
+_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MUNJERO_", frozen=True, extra="ignore")
@@ -79,6 +82,39 @@ class Settings(BaseSettings):
     # Stable identity of this worker replica (a StatefulSet ordinal in Kubernetes): the
     # consumer's static group membership key.
     worker_instance: str = "0"
+
+    # Rendering. Each render holds a browser context and an ffmpeg process: on 2 cores more than
+    # one at a time only interleaves them (docs/render.md).
+    render_concurrency: int = Field(default=1, ge=1)
+    render_timeout_s: float = Field(default=180.0, gt=0)
+    # x264 preset: "ultrafast" keeps a 30 s short under 10 s on 2 cores; slower presets give
+    # smaller files for the same quality where CPU is plentiful.
+    render_x264_preset: str = "ultrafast"
+    render_crf: int = Field(default=20, ge=0, le=51)
+    render_loudness_lufs: float = -14.0
+    # Optional background music (a file you own the rights to), ducked under the narration.
+    render_music_path: Path | None = None
+    # Text-to-speech: espeak (offline, Debian espeak-ng) or google (Cloud Text-to-Speech).
+    tts: str = "espeak"
+    tts_url: str | None = None
+    tts_api_key: SecretStr | None = None
+    tts_rate_wpm: int = Field(default=165, ge=80, le=400)
+
+    # Brand theme of every scene.
+    brand_name: str = "Munjero Quiz"
+    brand_primary: str = Field(default="#1b1464", pattern=_COLOUR)
+    brand_secondary: str = Field(default="#7b1fa2", pattern=_COLOUR)
+    brand_accent: str = Field(default="#ffd54f", pattern=_COLOUR)
+    brand_text: str = Field(default="#ffffff", pattern=_COLOUR)
+    brand_font: str = Field(default="NanumSquareRound", pattern=r"^[A-Za-z0-9 _-]+$")
+    brand_logo_path: Path | None = None
+
+    # Artifacts (videos, storyboards). Unset -> ``data_dir/artifacts``; s3://bucket/prefix for
+    # an S3-compatible store (endpoint unset -> AWS).
+    artifacts_url: str | None = None
+    artifacts_endpoint_url: str | None = None
+    artifacts_access_key: str | None = None
+    artifacts_secret_key: SecretStr | None = None
 
     @property
     def resolved_api_keys_file(self) -> Path:

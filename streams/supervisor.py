@@ -246,8 +246,10 @@ async def run_up(settings: Settings) -> None:
         console.print("stopping...")
 
 
-async def run_demo(settings: Settings, *, limit: int = 0, timeout: float = 120.0) -> int:
+async def run_demo(
+    settings: Settings, *, limit: int = 0, timeout: float = 120.0, renders: int = 2
+) -> int:
     from streams.demo import demo
 
     async with running_factory(settings, port=free_port(settings.api_host)) as factory:
-        return await demo(factory, limit=limit, timeout=timeout)
+        return await demo(factory, limit=limit, timeout=timeout, renders=renders)

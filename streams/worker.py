@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from agents import draft, index
+from agents.render import agent as render
 from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde
@@ -26,6 +27,9 @@ Register = Callable[[faust.App, Settings, AvroSerde, Publisher, Resources], Step
 #: share a process: the embedded vector engine keeps its data directory to one process.
 GROUPS: dict[str, tuple[Register, ...]] = {
     "content": (index.register, draft.register),
+    # Chromium and ffmpeg: its own process, so renders never starve drafting of the event loop
+    # and KEDA can scale it (to zero) on its own lag.
+    "render": (render.register,),
 }
 
 

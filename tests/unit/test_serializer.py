@@ -101,6 +101,20 @@ RECORDS: dict[str, dict[str, Any]] = {
         "fallback_reason": None,
         "duplicate_of": None,
     },
+    "StoryboardReady": {
+        "meta": meta(
+            "3b4c5d6e-0000-5000-8000-00000000000b", "2a3b4c5d-0000-5000-8000-000000000002"
+        ),
+        "render_id": "render-3b4c5d6e",
+        "script_id": "2a3b4c5d-0000-5000-8000-000000000002",
+        "problem_id": "prob-kor-0001",
+        "experiment_id": "hook-style-2025-03",
+        "arm_id": "question-first",
+        "uri": "file:///var/lib/munjero/storyboards/3b/3b4c/storyboard.jpg",
+        "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "scene_count": 6,
+        "template_version": "t1-0123456789ab",
+    },
     "RenderCompleted": {
         "meta": meta(
             "3b4c5d6e-0000-5000-8000-000000000003", "2a3b4c5d-0000-5000-8000-000000000002"

@@ -105,6 +105,28 @@ SETTINGS
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded`
+(
+    `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
+    `render_id` String,
+    `script_id` String,
+    `problem_id` String,
+    `experiment_id` String,
+    `arm_id` String,
+    `uri` String,
+    `sha256` String,
+    `scene_count` Int32,
+    `template_version` String
+)
+ENGINE = Kafka
+SETTINGS
+    kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
+    kafka_topic_list = 'renders.storyboarded',
+    kafka_group_name = 'munjero.clickhouse.kafka_renders_storyboarded',
+    kafka_format = 'AvroConfluent',
+    format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
+    kafka_handle_error_mode = 'stream';
+
 CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed`
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
@@ -300,6 +322,31 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'scripts.drafted.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_scripts_drafted_dlq',
+    kafka_format = 'AvroConfluent',
+    format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
+    kafka_handle_error_mode = 'stream';
+
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded_dlq`
+(
+    `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
+    `agent` String,
+    `original_topic` String,
+    `source_topic` String,
+    `original_partition` Int32,
+    `original_offset` Int64,
+    `original_key` Nullable(String),
+    `original_value` Nullable(String),
+    `original_headers` Array(Tuple(`key` String, `value` Nullable(String))),
+    `error_class` String,
+    `error_message` String,
+    `attempts` Int32,
+    `fatal` Bool
+)
+ENGINE = Kafka
+SETTINGS
+    kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
+    kafka_topic_list = 'renders.storyboarded.dlq',
+    kafka_group_name = 'munjero.clickhouse.kafka_renders_storyboarded_dlq',
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
@@ -565,6 +612,43 @@ SELECT
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
 FROM `munjero`.`kafka_scripts_drafted`
+WHERE length(_error) > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded`
+TO `munjero`.`renders_storyboarded` AS
+SELECT
+    tupleElement(`meta`, 'event_id') AS `event_id`,
+    tupleElement(`meta`, 'occurred_at') AS `occurred_at`,
+    tupleElement(`meta`, 'correlation_id') AS `correlation_id`,
+    tupleElement(`meta`, 'causation_id') AS `causation_id`,
+    tupleElement(`meta`, 'producer') AS `producer`,
+    `render_id` AS `render_id`,
+    `script_id` AS `script_id`,
+    `problem_id` AS `problem_id`,
+    `experiment_id` AS `experiment_id`,
+    `arm_id` AS `arm_id`,
+    `uri` AS `uri`,
+    `sha256` AS `sha256`,
+    `scene_count` AS `scene_count`,
+    `template_version` AS `template_version`,
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_renders_storyboarded`
+WHERE length(_error) = 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_errors`
+TO `munjero`.`ingest_errors` AS
+SELECT
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
+    _raw_message AS `raw_message`,
+    _error AS `error`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_renders_storyboarded`
 WHERE length(_error) > 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed`
@@ -884,6 +968,46 @@ SELECT
     _error AS `error`,
     now64(3, 'UTC') AS `_ingested_at`
 FROM `munjero`.`kafka_scripts_drafted_dlq`
+WHERE length(_error) > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq`
+TO `munjero`.`dead_letters` AS
+SELECT
+    tupleElement(`meta`, 'event_id') AS `event_id`,
+    tupleElement(`meta`, 'occurred_at') AS `occurred_at`,
+    tupleElement(`meta`, 'correlation_id') AS `correlation_id`,
+    tupleElement(`meta`, 'causation_id') AS `causation_id`,
+    tupleElement(`meta`, 'producer') AS `producer`,
+    `agent` AS `agent`,
+    `original_topic` AS `original_topic`,
+    `source_topic` AS `source_topic`,
+    `original_partition` AS `original_partition`,
+    `original_offset` AS `original_offset`,
+    `original_key` AS `original_key`,
+    `original_value` AS `original_value`,
+    `original_headers` AS `original_headers`,
+    `error_class` AS `error_class`,
+    `error_message` AS `error_message`,
+    `attempts` AS `attempts`,
+    `fatal` AS `fatal`,
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_renders_storyboarded_dlq`
+WHERE length(_error) = 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq_errors`
+TO `munjero`.`ingest_errors` AS
+SELECT
+    _topic AS `_topic`,
+    toInt32(_partition) AS `_partition`,
+    toInt64(_offset) AS `_offset`,
+    CAST(_timestamp_ms AS Nullable(DateTime64(3, 'UTC'))) AS `message_timestamp`,
+    _raw_message AS `raw_message`,
+    _error AS `error`,
+    now64(3, 'UTC') AS `_ingested_at`
+FROM `munjero`.`kafka_renders_storyboarded_dlq`
 WHERE length(_error) > 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_dlq`

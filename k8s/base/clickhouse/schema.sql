@@ -127,6 +127,33 @@ ORDER BY (`script_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'ScriptDrafted events from scripts.drafted';
 
+CREATE TABLE IF NOT EXISTS `munjero`.`renders_storyboarded`
+(
+    `event_id` String,
+    `occurred_at` DateTime64(3, 'UTC'),
+    `correlation_id` String,
+    `causation_id` Nullable(String),
+    `producer` LowCardinality(String),
+    `render_id` String,
+    `script_id` String,
+    `problem_id` String,
+    `experiment_id` String,
+    `arm_id` String,
+    `uri` String,
+    `sha256` String,
+    `scene_count` Int32,
+    `template_version` LowCardinality(String),
+    `_topic` LowCardinality(String),
+    `_partition` Int32,
+    `_offset` Int64,
+    `_ingested_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(`_ingested_at`)
+PARTITION BY toYYYYMM(`occurred_at`)
+ORDER BY (`script_id`, `event_id`)
+SETTINGS non_replicated_deduplication_window = 10000
+COMMENT 'StoryboardReady events from renders.storyboarded';
+
 CREATE TABLE IF NOT EXISTS `munjero`.`renders_completed`
 (
     `event_id` String,
@@ -274,7 +301,7 @@ ENGINE = ReplacingMergeTree(`_ingested_at`)
 PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`original_topic`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
-COMMENT 'StepFailed events from problems.submitted.dlq, knowledge.ingested.dlq, knowledge.indexed.dlq, scripts.drafted.dlq, renders.completed.dlq, shorts.published.dlq, metrics.observed.dlq, experiments.updated.dlq';
+COMMENT 'StepFailed events from problems.submitted.dlq, knowledge.ingested.dlq, knowledge.indexed.dlq, scripts.drafted.dlq, renders.storyboarded.dlq, renders.completed.dlq, shorts.published.dlq, metrics.observed.dlq, experiments.updated.dlq';
 
 CREATE TABLE IF NOT EXISTS `munjero`.`ingest_errors`
 (
@@ -325,7 +352,7 @@ FROM
     SELECT m.problem_id AS problem_id, 'dead_lettered' AS step, 5 AS step_rank, d.occurred_at, d.event_id AS item_id
     FROM `munjero`.`dead_letters` AS d
     INNER JOIN (SELECT DISTINCT `script_id` AS k, problem_id FROM `munjero`.`scripts_drafted`) AS m ON d.original_key = m.k
-    WHERE arrayExists(t -> d.original_topic = t OR endsWith(d.original_topic, concat('.', t)), ['scripts.drafted', 'renders.completed'])
+    WHERE arrayExists(t -> d.original_topic = t OR endsWith(d.original_topic, concat('.', t)), ['scripts.drafted', 'renders.storyboarded', 'renders.completed'])
     UNION ALL
     SELECT m.problem_id AS problem_id, 'dead_lettered' AS step, 5 AS step_rank, d.occurred_at, d.event_id AS item_id
     FROM `munjero`.`dead_letters` AS d

@@ -1,0 +1,108 @@
+"""The render agent: ``scripts.drafted`` -> ``renders.storyboarded`` (early) and
+``renders.completed``. Crashes of chromium/ffmpeg are retriable (retry tiers); template errors
+and failed quality gates are fatal (dead letters), as the processor routes by error type."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from agents.render.pipeline import Renderer
+from connectors.artifacts.port import StoredArtifact
+from schemas.serializer import AvroSerde
+from streams import app as streams_app
+from streams.catalogue import topic
+from streams.events import derived_id, derived_meta
+from streams.processor import Emit, Publisher, StepProcessor
+from streams.resources import Resources
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AGENT = "render"
+STEP = "render"
+Record = dict[str, Any]
+
+
+def render_id(script: Record) -> str:
+    return derived_id(script["meta"]["event_id"], "render")
+
+
+def storyboard_record(script: Record, art: StoredArtifact, scenes: int, version: str) -> Record:
+    return {
+        "meta": derived_meta(script, "storyboard"),
+        "render_id": render_id(script),
+        "script_id": script["script_id"],
+        "problem_id": script["problem_id"],
+        "experiment_id": script["experiment_id"],
+        "arm_id": script["arm_id"],
+        "uri": art.uri,
+        "sha256": art.sha256,
+        "scene_count": scenes,
+        "template_version": version,
+    }
+
+
+class RenderStep:
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self.processor: StepProcessor | None = None  # set by ``register``: early publishing
+
+    async def __call__(self, script: Record) -> list[Emit]:
+        if script.get("duplicate_of"):
+            # A near-duplicate problem is never published: don't spend a render on it.
+            log.info("skipping %s: duplicate of %s", script["script_id"], script["duplicate_of"])
+            return []
+        from agents.render.scenes import template_version
+
+        async def on_storyboard(art: StoredArtifact, scenes: int) -> None:
+            if self.processor is not None:
+                record = storyboard_record(script, art, scenes, template_version())
+                await self.processor.publish_now(
+                    [Emit("renders.storyboarded", script["script_id"], record)]
+                )
+
+        result = await self.renderer.render(script, on_storyboard=on_storyboard)
+        completed = {
+            "meta": derived_meta(script, STEP),
+            "render_id": render_id(script),
+            "script_id": script["script_id"],
+            "problem_id": script["problem_id"],
+            "experiment_id": script["experiment_id"],
+            "arm_id": script["arm_id"],
+            "uri": result.video.uri,
+            "sha256": result.video.sha256,
+            "duration_seconds": result.duration,
+            "width": result.width,
+            "height": result.height,
+            "size_bytes": result.video.size_bytes,
+            "render_ms": result.render_ms,
+            "template_version": result.template_version,
+            "cache_hit": result.cache_hit,
+        }
+        return [Emit("renders.completed", script["script_id"], completed)]
+
+
+def register(
+    app: faust.App,
+    settings: Settings,
+    serde: AvroSerde,
+    publisher: Publisher,
+    resources: Resources,
+) -> StepProcessor:
+    step = RenderStep(resources.renderer)
+    proc = StepProcessor(
+        agent=AGENT,
+        spec=topic("scripts.drafted"),
+        step=step,
+        serde=serde,
+        publisher=publisher,
+        settings=settings,
+        concurrency=settings.render_concurrency,
+        batch_max=settings.render_concurrency,
+    )
+    step.processor = proc
+    streams_app.bind(app, proc)
+    return proc

@@ -1,0 +1,41 @@
+"""Frame geometry shared by templates, composition and the quality gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WIDTH, HEIGHT, FPS = 1080, 1920, 30
+MAX_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.height
+
+    def contains(self, other: Box) -> bool:
+        return (
+            other.x >= self.x
+            and other.y >= self.y
+            and other.right <= self.right
+            and other.bottom <= self.bottom
+        )
+
+
+# YouTube Shorts draws its own UI over the video: the title, channel and description across the
+# bottom ~25%, the like/comment/share column down the right ~15%, the search/menu bar across
+# the top ~8%. Text outside this box may be covered.
+SAFE_AREA = Box(x=60, y=160, width=840, height=1280)
+# Captions sit at the bottom of the safe area, under the scene's content.
+CAPTION_AREA = Box(x=60, y=1140, width=840, height=300)
+CAPTION_FONT_PX = 60

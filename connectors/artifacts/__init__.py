@@ -1,0 +1,1 @@
+"""The artifact store: where rendered videos and storyboards are kept, addressed by content."""

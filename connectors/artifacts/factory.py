@@ -1,0 +1,43 @@
+"""Pick the artifact store: an ``s3://`` URL means production, none means a local directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from connectors.artifacts.local import LocalArtifactStore
+from connectors.artifacts.port import ArtifactStore, InvalidArtifactKeyError
+from connectors.artifacts.s3 import S3ArtifactStore
+
+
+def open_artifact_store(
+    url: str | None,
+    *,
+    local_root: Path,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+) -> ArtifactStore:
+    """``S3ArtifactStore`` for ``s3://bucket[/prefix]``, ``LocalArtifactStore(local_root)`` for
+    ``None`` or ``""``. Any other URL raises ``ValueError``. Nothing is contacted yet."""
+    if not url:
+        return LocalArtifactStore(local_root)
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"artifact store URL {url!r} is not supported: use s3://bucket[/prefix],"
+            " or leave it unset for the local directory store"
+        )
+    try:
+        return S3ArtifactStore(
+            parts.netloc,
+            endpoint_url=endpoint_url,
+            region=region,
+            access_key=access_key,
+            secret_key=secret_key,
+            prefix=parts.path,
+        )
+    except InvalidArtifactKeyError as exc:
+        # A bad prefix is a configuration mistake, reported like any other bad URL.
+        raise ValueError(f"artifact store URL {url!r} has an invalid prefix: {exc}") from exc

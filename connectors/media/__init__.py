@@ -1,0 +1,1 @@
+"""ffmpeg and ffprobe, run as subprocesses with timeouts and classified failures."""

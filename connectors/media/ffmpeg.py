@@ -1,0 +1,70 @@
+"""Run ffmpeg/ffprobe. A process killed by a signal or a timeout is a crash (retriable); a
+non-zero exit is an error in what we asked for (fatal), reported with ffmpeg's own words."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+from streams.errors import RenderCrashedError, RenderRejectedError
+
+STDERR_TAIL = 2000
+
+
+async def run(args: Sequence[str], *, timeout_s: float, stdin: bytes | None = None) -> bytes:
+    """Run ``args`` (no shell), return stdout."""
+    out, _ = await run_full(args, timeout_s=timeout_s, stdin=stdin)
+    return out
+
+
+async def run_full(
+    args: Sequence[str], *, timeout_s: float, stdin: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """Run ``args`` (no shell), return stdout and stderr (ffmpeg reports analyses there)."""
+    if shutil.which(args[0]) is None:
+        raise RenderCrashedError(f"{args[0]} is not installed (run tools/setup.sh)")
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate(stdin)
+    except TimeoutError:
+        await _kill(proc)
+        raise RenderCrashedError(f"{args[0]} timed out after {timeout_s:.0f}s") from None
+    except BaseException:
+        await _kill(proc)  # cancelled (job timeout, shutdown): never leave ffmpeg running
+        raise
+    code = proc.returncode
+    if code is not None and code < 0:
+        raise RenderCrashedError(f"{args[0]} was killed by signal {-code}")
+    if code != 0:
+        tail = err.decode(errors="replace")[-STDERR_TAIL:].strip()
+        raise RenderRejectedError(f"{args[0]} failed (exit {code}): {tail}")
+    return out, err
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+async def probe(path: str, *, timeout_s: float = 30) -> dict[str, Any]:
+    out = await run(
+        [
+            "ffprobe", "-v", "error", "-print_format", "json",
+            "-show_format", "-show_streams", path,
+        ],
+        timeout_s=timeout_s,
+    )  # fmt: skip
+    data: dict[str, Any] = json.loads(out)
+    return data

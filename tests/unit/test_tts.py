@@ -1,0 +1,214 @@
+"""Pure parts of the TTS connectors: SSML building, mark timings, WAV parsing, phrase joining."""
+
+from __future__ import annotations
+
+import io
+import struct
+import wave
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from connectors.tts.espeak import EspeakTts, join_phrases, trim_silence
+from connectors.tts.factory import open_tts
+from connectors.tts.google import GoogleCloudTts, build_ssml, phrase_timings
+from connectors.tts.port import (
+    Pcm,
+    TtsOutputError,
+    TtsRejectedError,
+    read_pcm,
+    validate_phrases,
+    write_wav,
+)
+from streams.errors import FatalError
+
+
+def samples(*values: int) -> bytes:
+    return struct.pack(f"<{len(values)}h", *values)
+
+
+def riff(*chunks: tuple[bytes, bytes], rate: int = 22050) -> bytes:
+    """A WAV header as a streaming writer leaves it, up to (excluding) the data chunk."""
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    body = b"WAVE" + b"".join(
+        name + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2)
+        for name, data in chunks
+    )
+    body += b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    return b"RIFF" + struct.pack("<I", 0x7FFFFFFF) + body
+
+
+# ---- SSML --------------------------------------------------------------------------------
+
+
+def spoken_segments(ssml: str) -> list[tuple[str | None, str]]:
+    root = ET.fromstring(ssml)
+    assert root.tag == "speak"
+    return [(None, root.text or "")] + [(c.attrib["name"], c.tail or "") for c in root]
+
+
+def test_ssml_has_a_mark_before_every_phrase_and_one_at_the_end() -> None:
+    segments = spoken_segments(build_ssml(["Hello", "세종대왕"]))
+
+    assert [mark for mark, _ in segments] == [None, "p0", "p1", "end"]
+    assert [text.strip() for _, text in segments] == ["", "Hello", "세종대왕", ""]
+
+
+def test_ssml_markup_in_a_phrase_stays_text() -> None:
+    hostile = '</speak><mark name="p1"/>& <audio src="http://x"/> &amp;'
+
+    segments = spoken_segments(build_ssml([hostile, "next"]))
+
+    assert [mark for mark, _ in segments] == [None, "p0", "p1", "end"]
+    assert segments[1][1].strip() == hostile
+
+
+def test_characters_xml_forbids_are_replaced_not_sent() -> None:
+    segments = spoken_segments(build_ssml(["bell\x07and\x00nul"]))
+
+    assert segments[1][1].strip() == "bell and nul"
+
+
+# ---- mark timings -------------------------------------------------------------------------
+
+
+def test_phrase_i_spans_its_mark_to_the_next_and_the_last_to_end() -> None:
+    timings = phrase_timings(["a", "b"], {"p0": 0.0, "p1": 1.25, "end": 2.0}, duration=2.1)
+
+    assert [(t.text, t.start, t.end) for t in timings] == [("a", 0.0, 1.25), ("b", 1.25, 2.0)]
+
+
+def test_without_an_end_mark_the_last_phrase_runs_to_the_end_of_the_audio() -> None:
+    timings = phrase_timings(["a", "b"], {"p0": 0.0, "p1": 1.0}, duration=1.5)
+
+    assert timings[-1].end == 1.5
+
+
+@pytest.mark.parametrize(
+    "timepoints",
+    [{"p0": 0.0}, {"p0": 1.0, "p1": 0.5}, {"p0": 0.0, "p1": 9.0}, {"p1": 0.5, "end": 1.0}],
+)
+def test_missing_or_impossible_marks_are_fatal(timepoints: dict[str, float]) -> None:
+    with pytest.raises(TtsOutputError) as info:
+        phrase_timings(["a", "b"], timepoints, duration=1.5)
+
+    assert isinstance(info.value, FatalError)
+
+
+def fmt_only(*, encoding: int = 1, channels: int = 1, bits: int = 16) -> bytes:
+    fmt = struct.pack("<HHIIHH", encoding, channels, 8000, 8000 * channels * bits // 8, 4, bits)
+    return b"RIFFxxxxWAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data\0\0\0\0"
+
+
+# ---- WAV ----------------------------------------------------------------------------------
+
+
+def test_a_streamed_header_with_placeholder_sizes_reads_to_the_end() -> None:
+    data = riff() + b"data" + struct.pack("<I", 0x7FFFF000) + samples(1, -2, 3)
+
+    pcm = read_pcm(data)
+
+    assert (pcm.samples, pcm.sample_rate, pcm.frames) == (samples(1, -2, 3), 22050, 3)
+
+
+def test_a_sample_cut_in_half_is_dropped() -> None:
+    data = riff() + b"data" + struct.pack("<I", 0x7FFFF000) + samples(7, 8) + b"\x01"
+
+    assert read_pcm(data).samples == samples(7, 8)
+
+
+def test_a_true_size_stops_before_trailing_chunks() -> None:
+    body = samples(5, 6, 7)
+    data = riff(rate=24000) + b"data" + struct.pack("<I", len(body)) + body + b"LIST\x02\0\0\0xx"
+
+    assert read_pcm(data) == Pcm(body, 24000)
+
+
+def test_odd_sized_chunks_before_the_data_are_skipped_with_their_padding() -> None:
+    data = riff((b"LIST", b"abc"), (b"junk", b"")) + b"data" + struct.pack("<I", 2) + samples(9)
+
+    assert read_pcm(data).samples == samples(9)
+
+
+def test_a_file_written_by_write_wav_round_trips_through_wave() -> None:
+    pcm = Pcm(samples(0, 100, -100, 32767, -32768), 24000)
+
+    data = write_wav(pcm)
+
+    with wave.open(io.BytesIO(data)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 24000)
+        assert wav.readframes(wav.getnframes()) == pcm.samples
+    assert read_pcm(data) == pcm
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"ID3\x04" + b"\0" * 40,
+        b"RIFF\0\0\0\0WAVEdata\x02\0\0\0\0\0",  # data before fmt
+        fmt_only(channels=2, bits=16),
+        fmt_only(encoding=3, bits=32),
+    ],
+    ids=["empty", "mp3", "data-first", "stereo", "float"],
+)
+def test_anything_but_mono_16_bit_pcm_wav_is_refused(data: bytes) -> None:
+    with pytest.raises(TtsOutputError):
+        read_pcm(data)
+
+
+# ---- joining and trimming -----------------------------------------------------------------
+
+
+def test_phrases_are_joined_with_exact_pauses() -> None:
+    rate = 1000
+    pieces = [Pcm(samples(*[1] * 300), rate), Pcm(samples(*[2] * 500), rate)]
+
+    speech = join_phrases(["a", "b"], pieces, pause_s=0.1)
+
+    assert [(t.start, t.end) for t in speech.phrases] == [(0.0, 0.3), (0.4, 0.9)]
+    assert speech.duration == 0.9
+    pcm = read_pcm(speech.wav)
+    assert pcm.samples[600:800] == b"\0" * 200
+    assert pcm.frames == 900
+
+
+def test_pieces_at_different_rates_cannot_be_joined() -> None:
+    with pytest.raises(TtsOutputError):
+        join_phrases(["a", "b"], [Pcm(samples(1), 1000), Pcm(samples(1), 2000)], 0.1)
+
+
+def test_silence_is_trimmed_to_a_margin_around_the_voiced_part() -> None:
+    pcm = Pcm(samples(*[0] * 50, 3, 500, -900, 2, *[10] * 50), 1000)
+
+    trimmed = trim_silence(pcm, level=64, margin_s=0.002)
+
+    assert trimmed.samples == samples(0, 3, 500, -900, 2, 10)
+    assert trim_silence(Pcm(samples(5, -5), 1000)).samples == b""
+
+
+# ---- phrases and factory ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phrases", [[], ["ok", " \n"], "a bare string"])
+def test_unspeakable_phrase_lists_are_rejected(phrases: list[str] | str) -> None:
+    with pytest.raises(TtsRejectedError):
+        validate_phrases(phrases)
+
+
+async def test_the_factory_opens_espeak_by_default_and_google_with_a_key() -> None:
+    espeak = open_tts(api_key=None, base_url=None, rate_wpm=150)
+    google = open_tts("google", api_key="k", base_url="http://127.0.0.1:1", rate_wpm=165)
+    try:
+        assert isinstance(espeak, EspeakTts)
+        assert isinstance(google, GoogleCloudTts)
+        assert "k" not in repr(google).replace("http", "")
+    finally:
+        await espeak.close()
+        await google.close()
+
+
+@pytest.mark.parametrize(("kind", "key"), [("google", None), ("google", ""), ("polly", "k")])
+def test_the_factory_explains_what_is_missing(kind: str, key: str | None) -> None:
+    with pytest.raises(ValueError, match=r"API key|unknown TTS engine"):
+        open_tts(kind, api_key=key, base_url=None, rate_wpm=165)
