@@ -1,0 +1,120 @@
+"""The render agent as a real worker process: scripts in, storyboard then video out, a script
+that can never render dead-lettered without blocking the next one."""
+
+# ruff: noqa: F811 - pytest injects imported fixtures by name
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from agents.draft import draft_scripts
+from connectors.kafka import KafkaEventProducer, ensure_topics
+from connectors.media.ffmpeg import probe
+from connectors.registry_client import HttpSchemaRegistry
+from schemas.serializer import AvroSerde, subject_for
+from streams.settings import Settings
+from tests.factories import problem_event
+from tests.integration.kafka_helpers import consume_until
+from tests.integration.registry_fixtures import registry_url  # noqa: F401
+from tests.integration.worker_process import start_worker, stop_worker
+
+pytestmark = pytest.mark.integration
+
+Factory = tuple[Settings, AvroSerde, KafkaEventProducer]
+
+
+@pytest.fixture
+async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> AsyncIterator[Factory]:
+    settings = settings.model_copy(update={"schema_registry_url": registry_url})
+    assert settings.kafka_bootstrap_servers
+    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    serde = AvroSerde(HttpSchemaRegistry(registry_url))
+    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    proc = start_worker(settings, "render", tmp_path / "worker.log")
+    try:
+        yield settings, serde, producer
+    finally:
+        await producer.stop()
+        stop_worker(proc)
+
+
+async def _consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        *(settings.topic(t) for t in topics),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    return consumer
+
+
+async def _decode(serde: AvroSerde, records: list[Any], event_type: str) -> list[dict[str, Any]]:
+    return [(await serde.decode(r.value, expected=event_type)).record for r in records]
+
+
+async def test_scripts_become_videos_and_an_unrenderable_one_is_dead_lettered(
+    factory: Factory,
+) -> None:
+    settings, serde, producer = factory
+    topic = settings.topic("scripts.drafted")
+    good = draft_scripts(problem_event(0), k=1)[0]
+    too_long = draft_scripts(problem_event(2), k=1)[0]
+    too_long["explanation"] = " ".join([good["explanation"]] * 12)  # > 60 s of narration
+    duplicate = draft_scripts(problem_event(4), k=1)[0]
+    duplicate["duplicate_of"] = good["problem_id"]
+    key = b"one-partition"  # the poison sits between good events on one partition
+    encode = serde.encode_async
+    await producer.publish_many(
+        [
+            (topic, key, await encode(subject_for(topic), "ScriptDrafted", too_long), ()),
+            (topic, key, await encode(subject_for(topic), "ScriptDrafted", duplicate), ()),
+            (topic, key, await encode(subject_for(topic), "ScriptDrafted", good), ()),
+        ]
+    )
+
+    boards = await _consumer(settings, "renders.storyboarded")
+    done = await _consumer(settings, "renders.completed")
+    dlq = await _consumer(settings, "scripts.drafted.dlq")
+    try:
+        (completed,) = await _decode(
+            serde,
+            await consume_until(done, lambda rs: len(rs) >= 1, timeout=120),
+            "RenderCompleted",
+        )
+        (board,) = await _decode(
+            serde,
+            await consume_until(boards, lambda rs: len(rs) >= 1, timeout=10),
+            "StoryboardReady",
+        )
+        (letter,) = await _decode(
+            serde, await consume_until(dlq, lambda rs: len(rs) >= 1, timeout=10), "StepFailed"
+        )
+    finally:
+        for consumer in (boards, done, dlq):
+            await consumer.stop()
+
+    assert completed["script_id"] == good["script_id"]
+    assert completed["meta"]["causation_id"] == good["meta"]["event_id"]
+    assert completed["meta"]["correlation_id"] == good["meta"]["correlation_id"]
+    assert board["render_id"] == completed["render_id"]
+    assert board["meta"]["occurred_at"] <= completed["meta"]["occurred_at"]
+    assert completed["uri"].startswith("file://")
+    video = Path(completed["uri"].removeprefix("file://"))
+    assert video.stat().st_size == completed["size_bytes"]
+    info = await probe(str(video))
+    assert float(info["format"]["duration"]) == pytest.approx(
+        completed["duration_seconds"], abs=0.1
+    )
+    assert (completed["width"], completed["height"]) == (1080, 1920)
+    assert Path(board["uri"].removeprefix("file://")).is_file()
+
+    assert letter["fatal"] is True
+    assert letter["error_class"] == "ValidationError"
+    assert "Short must stay under" in letter["error_message"]
+    assert letter["original_key"] == key
