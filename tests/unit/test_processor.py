@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,3 +165,70 @@ def test_retry_waits_are_scaled_by_settings() -> None:
     fast = route_failure(SPEC, 0, RetriableError("x"), now_ms=0, delay_factor=0.01)
     slow = route_failure(SPEC, 0, RetriableError("x"), now_ms=0)
     assert fast.not_before_ms * 100 == slow.not_before_ms
+
+
+class GatedStep:
+    """Every call waits until ``expected`` calls are in flight at once (a barrier): completes
+    only if the processor really runs steps concurrently."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.in_flight = 0
+        self.peak = 0
+        self.all_started = asyncio.Event()
+
+    async def __call__(self, record: dict[str, Any]) -> list[Emit]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight >= self.expected:
+            self.all_started.set()
+        await self.all_started.wait()
+        self.in_flight -= 1
+        return [Emit("problems.submitted", record["problem_id"], record)]
+
+
+async def test_concurrent_steps_publish_in_batch_order(settings: Settings) -> None:
+    serde = AvroSerde(InMemorySchemaRegistry())
+    publisher = RecordingPublisher()
+    step = GatedStep(expected=2)
+    proc = StepProcessor(
+        agent="test", spec=SPEC, step=step, serde=serde, publisher=publisher,
+        settings=settings, concurrency=2,
+    )  # fmt: skip
+    physical = settings.topic("problems.submitted")
+    msgs = [
+        await _message(
+            serde,
+            settings,
+            offset=offset,
+            value=await serde.encode_async(
+                subject_for(physical), "ProblemSubmitted", problem_event(offset)
+            ),
+        )
+        for offset in range(4)
+    ]
+    outcomes = await asyncio.wait_for(proc.process_batch(msgs), timeout=5)
+    assert [o.kind for o in outcomes] == ["ok"] * 4
+    assert step.peak == 2  # bounded by the setting, and really concurrent
+    sent = [
+        (await serde.decode(v, expected="ProblemSubmitted")).record for _, _, v, _ in publisher.sent
+    ]
+    assert [r["problem_id"] for r in sent] == [problem_event(i)["problem_id"] for i in range(4)]
+
+
+async def test_publish_now_sends_before_the_step_returns(settings: Settings) -> None:
+    serde = AvroSerde(InMemorySchemaRegistry())
+    publisher = RecordingPublisher()
+    seen_during_step: list[int] = []
+
+    async def step(record: dict[str, Any]) -> list[Emit]:
+        await proc.publish_now([Emit("problems.submitted", "early", record)])
+        seen_during_step.append(len(publisher.sent))
+        return [Emit("problems.submitted", "late", record)]
+
+    proc = StepProcessor(
+        agent="test", spec=SPEC, step=step, serde=serde, publisher=publisher, settings=settings
+    )
+    await proc.process(await _message(serde, settings))
+    assert seen_during_step == [1]
+    assert [key for _, key, _, _ in publisher.sent] == [b"early", b"late"]
