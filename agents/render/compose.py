@@ -71,8 +71,20 @@ def video_filter(
         raise ValueError("every shot must last at least one frame")
     kinds = [transition_for(shots[i], shots[i + 1]) if i + 1 < n else None for i in range(n)]
     t_frames = _frame(TRANSITION_S)
-    # A transition needs room in the shot it leaves; a shot shorter than that cuts instead.
-    kinds = [k if k is not None and frames[i] > t_frames else None for i, k in enumerate(kinds)]
+    # A transition's frames come from the shot it leaves (the old scene's last frames) or,
+    # when that shot is too short (a scene often ends with a fraction of a pause), from the
+    # shot it enters (the new scene fades in over its first frames). No room: a hard cut.
+    gives_out = [0] * n
+    gives_in = [0] * n
+    for i in range(n - 1):
+        if kinds[i] is None:
+            continue
+        if frames[i] - gives_in[i] > t_frames:
+            gives_out[i] = t_frames
+        elif frames[i + 1] > t_frames:
+            gives_in[i + 1] = t_frames
+        else:
+            kinds[i] = None
     for i in range(n):
         uses = 1 + (kinds[i] is not None) + (i > 0 and kinds[i - 1] is not None)
         names = "".join(f"[s{i}u{k}]" for k in range(uses))
@@ -91,8 +103,7 @@ def video_filter(
         return f"{label}loop=loop={count - 1}:size=1,setpts=N/{FPS}/TB{out}"
 
     for i in range(n):
-        body = frames[i] - (t_frames if kinds[i] is not None else 0)
-        graph.append(hold(take(i), body, f"[b{i}]"))
+        graph.append(hold(take(i), frames[i] - gives_out[i] - gives_in[i], f"[b{i}]"))
         parts.append(f"[b{i}]")
         if kinds[i] is not None:
             graph.append(hold(take(i), t_frames, f"[t{i}a]"))

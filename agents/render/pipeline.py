@@ -114,7 +114,8 @@ class Renderer:
                     return await self._render(script, on_storyboard, started)
             except TimeoutError:
                 raise RenderCrashedError(
-                    f"render of {script['script_id']} exceeded {self.config.timeout_s:.0f}s"
+                    f"render of {script['script_id']} exceeded its "
+                    f"{self.config.timeout_s:g}s deadline"
                 ) from None
 
     async def _render(
@@ -145,7 +146,7 @@ class Renderer:
             # The soundtrack (ffmpeg) and the pictures (chromium) use different processes:
             # running them together keeps both cores busy.
             frames = shots(timeline, FPS)
-            (soundtrack, lufs), visuals = await asyncio.gather(
+            (soundtrack, lufs), visuals = await together(
                 self._soundtrack(work, timeline.duration),
                 self._visuals(work, script, frames, digest, on_storyboard),
             )
@@ -198,7 +199,7 @@ class Renderer:
         countdown = compose.countdown_window(frames)
         groups = compose.split_parts(frames, encoding.parts)
         part_paths = [work / f"part-{k}.mp4" for k in range(len(groups))]
-        await asyncio.gather(
+        await together(
             *(
                 ffmpeg.run(
                     compose.part_args(
@@ -317,7 +318,7 @@ class Renderer:
         content_boxes: Sequence[tuple[str, Box]],
     ) -> list[str]:
         limit = self.config.timeout_s
-        probe, raw = await asyncio.gather(
+        probe, raw = await together(
             ffmpeg.probe(str(out), timeout_s=limit),
             ffmpeg.run(sample_args(out, _sample_times(timeline.slots)), timeout_s=limit),
         )
@@ -334,6 +335,20 @@ class Renderer:
             head=head,
         )
         return gate.check(evidence)
+
+
+async def together(*aws: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather`` that, when one fails, cancels the others and waits for them before
+    raising: no half of a failed render keeps a browser context or an ffmpeg running, or
+    writes into a temp directory that is being removed."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _scene(shot: Shot, script: Record, theme: Theme, has_logo: bool) -> str:

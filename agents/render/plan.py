@@ -92,6 +92,8 @@ def narration(script: Mapping[str, Any]) -> list[Line]:
             for phrase in split_phrases(text, language, sentences=sentences)
         ]
 
+    if len(script["choices"]) > len(LABELS):
+        raise ValidationError(f"script {script['script_id']} has more than {len(LABELS)} choices")
     choices = [f"{LABELS[i]}. {c}" for i, c in enumerate(script["choices"])]
     out = [
         *lines("hook", script["hook"], script.get("preface") or ""),
@@ -103,8 +105,6 @@ def narration(script: Mapping[str, Any]) -> list[Line]:
     missing = [scene for scene in ("hook", "question", "choices", "reveal") if not _has(out, scene)]
     if missing:
         raise ValidationError(f"script {script['script_id']} has nothing to say for {missing}")
-    if len(script["choices"]) > len(LABELS):
-        raise ValidationError(f"script {script['script_id']} has more than {len(LABELS)} choices")
     return out
 
 

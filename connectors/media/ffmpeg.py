@@ -38,7 +38,7 @@ async def run_full(
             out, err = await proc.communicate(stdin)
     except TimeoutError:
         await _kill(proc)
-        raise RenderCrashedError(f"{args[0]} timed out after {timeout_s:.0f}s") from None
+        raise RenderCrashedError(f"{args[0]} timed out after {timeout_s:g}s") from None
     except BaseException:
         await _kill(proc)  # cancelled (job timeout, shutdown): never leave ffmpeg running
         raise
