@@ -27,7 +27,11 @@ class SentenceTransformerEmbedder:
         self._query_prefix = query_prefix
         self._passage_prefix = passage_prefix
         self._name = f"st:{Path(model_dir).name}"
-        self._dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        # Renamed in sentence-transformers 5.x; the old name still works but warns.
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        if dimension is None:
+            dimension = self._model.get_sentence_embedding_dimension
+        self._dim = int(dimension() or 0)
 
     @classmethod
     def packaged_minilm(cls) -> SentenceTransformerEmbedder:
