@@ -1,0 +1,1 @@
+"""Per-video performance metrics: YouTube Analytics + Reporting adapters and the simulator."""
