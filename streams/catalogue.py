@@ -38,6 +38,9 @@ class TopicSpec:
     description: str = ""
     ingest: bool = True  # sink into ClickHouse
     table: str = field(default="")
+    # Which copy of an event id the ClickHouse table keeps (the highest): by default the last
+    # ingested; metrics snapshots keep the latest observation (a late re-poll supersedes).
+    version: str = ""
 
     @property
     def retry_topics(self) -> tuple[str, ...]:
@@ -137,8 +140,9 @@ EVENT_TOPICS: tuple[TopicSpec, ...] = (
         partitions=3,
         retention=timedelta(days=365),
         retry_tiers=DEFAULT_TIERS,
-        description="Performance snapshots per short and window.",
+        description="Performance snapshots per short and window (event id per short+window).",
         table="metrics_observed",
+        version="observed_at",
     ),
     TopicSpec(
         name="experiments.updated",

@@ -101,6 +101,7 @@ class RawTable:
     topics: tuple[TopicSpec, ...]
     order_by: tuple[str, ...]
     columns: tuple[Column, ...]
+    version: str = "_ingested_at"  # ReplacingMergeTree keeps the row with the highest version
 
 
 def ident(name: str) -> str:
@@ -217,7 +218,8 @@ def raw_tables() -> tuple[RawTable, ...]:
         columns = event_columns(event_type)
         if key not in {c.name for c in columns}:
             raise ValueError(f"sorting key {key} is not a column of {event_type}")
-        tables.append(RawTable(name, event_type, tuple(specs), (key, "event_id"), columns))
+        version = specs[0].version or "_ingested_at"
+        tables.append(RawTable(name, event_type, tuple(specs), (key, "event_id"), columns, version))
     return tuple(tables)
 
 
@@ -235,7 +237,7 @@ def create_raw_table(table: RawTable, database: str = DATABASE) -> str:
     topics = ", ".join(s.name for s in table.topics)
     return (
         f"CREATE TABLE IF NOT EXISTS {ident(database)}.{ident(table.name)}\n(\n{columns}\n)\n"
-        f"ENGINE = ReplacingMergeTree({ident('_ingested_at')})\n"
+        f"ENGINE = ReplacingMergeTree({ident(table.version)})\n"
         f"PARTITION BY toYYYYMM({ident('occurred_at')})\n"
         f"ORDER BY ({order_by})\n"
         f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}\n"
@@ -270,6 +272,7 @@ def create_ingest_errors(database: str = DATABASE) -> str:
 
 def iter_schema(database: str = DATABASE) -> Iterator[str]:
     """Every statement of ``schema.sql`` in order (what chdb runs too)."""
+    from streams.ddl_analytics import analytics_statements
     from streams.ddl_views import view_statements  # the views read the tables defined here
 
     yield f"CREATE DATABASE IF NOT EXISTS {ident(database)}"
@@ -277,6 +280,7 @@ def iter_schema(database: str = DATABASE) -> Iterator[str]:
         yield create_raw_table(table, database)
     yield create_ingest_errors(database)
     yield from view_statements(database)
+    yield from analytics_statements(database)
 
 
 def schema_statements(database: str = DATABASE) -> list[str]:

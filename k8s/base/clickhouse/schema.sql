@@ -244,7 +244,7 @@ CREATE TABLE IF NOT EXISTS `munjero`.`metrics_observed`
     `_offset` Int64,
     `_ingested_at` DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(`_ingested_at`)
+ENGINE = ReplacingMergeTree(`observed_at`)
 PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`short_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
@@ -360,3 +360,105 @@ FROM
     WHERE arrayExists(t -> d.original_topic = t OR endsWith(d.original_topic, concat('.', t)), ['shorts.published', 'metrics.observed'])
 )
 GROUP BY problem_id;
+
+CREATE TABLE IF NOT EXISTS `munjero`.`daily_funnel`
+(
+    `day` Date,
+    `step` LowCardinality(String),
+    `items` AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (`day`, `step`)
+COMMENT 'Distinct items per pipeline step and day (fed by the *_funnel_mv views)';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`submitted_funnel_mv`
+TO `munjero`.`daily_funnel` AS
+SELECT toDate(`occurred_at`) AS `day`, 'submitted' AS `step`,
+       uniqExactState(toString(`problem_id`)) AS `items`
+FROM `munjero`.`problems_submitted`
+GROUP BY `day`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`drafted_funnel_mv`
+TO `munjero`.`daily_funnel` AS
+SELECT toDate(`occurred_at`) AS `day`, 'drafted' AS `step`,
+       uniqExactState(toString(`script_id`)) AS `items`
+FROM `munjero`.`scripts_drafted`
+GROUP BY `day`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`rendered_funnel_mv`
+TO `munjero`.`daily_funnel` AS
+SELECT toDate(`occurred_at`) AS `day`, 'rendered' AS `step`,
+       uniqExactState(toString(`render_id`)) AS `items`
+FROM `munjero`.`renders_completed`
+GROUP BY `day`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`published_funnel_mv`
+TO `munjero`.`daily_funnel` AS
+SELECT toDate(`occurred_at`) AS `day`, 'published' AS `step`,
+       uniqExactState(toString(`short_id`)) AS `items`
+FROM `munjero`.`shorts_published`
+GROUP BY `day`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`failed_funnel_mv`
+TO `munjero`.`daily_funnel` AS
+SELECT toDate(`occurred_at`) AS `day`, 'failed' AS `step`,
+       uniqExactState(toString(`event_id`)) AS `items`
+FROM `munjero`.`dead_letters`
+GROUP BY `day`;
+
+CREATE OR REPLACE VIEW `munjero`.`metrics_latest` AS
+SELECT `short_id`, `window`, max(`observed_at`) AS `last_observed_at`,
+    argMax(`video_id`, `observed_at`) AS `video_id`,
+    argMax(`experiment_id`, `observed_at`) AS `experiment_id`,
+    argMax(`arm_id`, `observed_at`) AS `arm_id`,
+    argMax(`impressions`, `observed_at`) AS `impressions`,
+    argMax(`views`, `observed_at`) AS `views`,
+    argMax(`impressions_ctr`, `observed_at`) AS `impressions_ctr`,
+    argMax(`average_view_percentage`, `observed_at`) AS `average_view_percentage`,
+    argMax(`average_view_duration_seconds`, `observed_at`) AS `average_view_duration_seconds`,
+    argMax(`estimated_minutes_watched`, `observed_at`) AS `estimated_minutes_watched`,
+    argMax(`likes`, `observed_at`) AS `likes`,
+    argMax(`comments`, `observed_at`) AS `comments`,
+    argMax(`subscribers_gained`, `observed_at`) AS `subscribers_gained`,
+    argMax(`simulated`, `observed_at`) AS `simulated`
+FROM `munjero`.`metrics_observed`
+GROUP BY `short_id`, `window`;
+
+CREATE OR REPLACE VIEW `munjero`.`short_performance` AS
+SELECT p.short_id AS short_id, p.video_id AS video_id, p.url AS url, p.title AS title,
+       p.problem_id AS problem_id, p.experiment_id AS experiment_id, p.arm_id AS arm_id,
+       p.platform AS platform, p.published_at AS published_at, p.simulated AS simulated,
+       m.latest_window AS latest_window, m.impressions AS impressions, m.views AS views,
+       m.impressions_ctr AS impressions_ctr, m.average_view_percentage AS average_view_percentage,
+       m.estimated_minutes_watched AS estimated_minutes_watched, m.likes AS likes
+FROM (
+    SELECT short_id, any(video_id) AS video_id, any(url) AS url, any(title) AS title,
+           any(problem_id) AS problem_id, any(experiment_id) AS experiment_id,
+           any(arm_id) AS arm_id, any(platform) AS platform, min(published_at) AS published_at,
+           any(simulated) AS simulated
+    FROM `munjero`.`shorts_published` GROUP BY short_id
+) AS p
+LEFT JOIN (
+    SELECT short_id, argMax(window, w_rank) AS latest_window,
+           argMax(impressions, w_rank) AS impressions, argMax(views, w_rank) AS views,
+           argMax(impressions_ctr, w_rank) AS impressions_ctr,
+           argMax(average_view_percentage, w_rank) AS average_view_percentage,
+           argMax(estimated_minutes_watched, w_rank) AS estimated_minutes_watched,
+           argMax(likes, w_rank) AS likes
+    FROM (SELECT *, indexOf(['1h', '6h', '24h', '72h', '7d'], window) AS w_rank FROM `munjero`.`metrics_latest`)
+    GROUP BY short_id
+) AS m ON m.short_id = p.short_id;
+
+CREATE OR REPLACE VIEW `munjero`.`arm_window_stats` AS
+SELECT experiment_id, arm_id, window,
+       count() AS shorts,
+       sum(m.impressions) AS impressions_total,
+       sum(round(m.impressions * m.impressions_ctr)) AS clicks_total,
+       sum(m.views) AS views_total,
+       sum(m.impressions_ctr) AS ctr_sum,
+       sum(m.impressions_ctr * m.impressions_ctr) AS ctr_sq,
+       sum(m.average_view_percentage) AS retention_sum,
+       sum(m.average_view_percentage * m.average_view_percentage) AS retention_sq,
+       sum(m.estimated_minutes_watched) AS minutes_watched
+FROM `munjero`.`metrics_latest` AS m
+GROUP BY experiment_id, arm_id, window;
