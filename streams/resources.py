@@ -7,15 +7,46 @@ worker group ("content") and get the store from here.
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.settings import Settings
 
 if TYPE_CHECKING:
+    from connectors.simulator.clock import SimClock as _SimClock
+
+
+def persistent_sim_clock(path: Path, speed: float) -> _SimClock:
+    """A simulated clock that continues where it was after a restart: its origin (simulated
+    and wall time) is stored once, and simulated time keeps running at ``speed`` across
+    downtime, like the real world would."""
+    from connectors.simulator.clock import SimClock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        origin = json.loads(path.read_text())
+    else:
+        origin = {"epoch": datetime.now(UTC).isoformat(), "wall": time.time()}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(origin))
+        tmp.replace(path)
+    elapsed = max(0.0, time.time() - float(origin["wall"]))
+    epoch = datetime.fromisoformat(origin["epoch"]) + timedelta(seconds=elapsed * speed)
+    return SimClock(epoch, speed)
+
+
+if TYPE_CHECKING:
+    from agents.metrics_poller import Clock
     from agents.render.pipeline import Renderer
+    from connectors.analytics.port import AnalyticsSource
     from connectors.artifacts.port import ArtifactStore
     from connectors.browser.chromium import ChromiumRenderer
     from connectors.embeddings.port import Embedder
+    from connectors.publishing.port import VideoPublisher
+    from connectors.simulator.channel import SimulatedChannel
     from connectors.tts.port import TextToSpeech
     from connectors.vectors.port import VectorStore
 
@@ -29,6 +60,10 @@ class Resources:
         self._browser: ChromiumRenderer | None = None
         self._tts: TextToSpeech | None = None
         self._renderer: Renderer | None = None
+        self._clock: Clock | None = None
+        self._channel: SimulatedChannel | None = None
+        self._video_publisher: VideoPublisher | None = None
+        self._analytics: AnalyticsSource | None = None
 
     @property
     def vector_store(self) -> VectorStore:
@@ -117,7 +152,66 @@ class Resources:
             )
         return self._renderer
 
+    @property
+    def clock(self) -> Clock:
+        """Simulated time (compressed, continuous across restarts) on the simulator; real time
+        on YouTube."""
+        if self._clock is None:
+            from connectors.simulator.clock import SimClock
+
+            if self.settings.publishes_to_youtube:
+                self._clock = SimClock(datetime.now(UTC), 1.0)
+            else:
+                self._clock = persistent_sim_clock(
+                    self.settings.data_dir / "simulator" / "clock.json", self.settings.sim_speed
+                )
+        return self._clock
+
+    def _simulated_channel(self) -> SimulatedChannel:
+        if self._channel is None:
+            from agents.drafting.arms import ARMS
+            from connectors.simulator.audience import AudienceModel
+            from connectors.simulator.channel import SimulatedChannel
+            from connectors.simulator.config import effects_from_setting
+
+            effects = effects_from_setting(self.settings.sim_effects, [a.arm_id for a in ARMS])
+            self._channel = SimulatedChannel(
+                self.settings.data_dir / "simulator" / "channel.db",
+                self.clock,
+                AudienceModel(self.settings.sim_seed, effects=effects),
+            )
+        return self._channel
+
+    @property
+    def video_publisher(self) -> VideoPublisher:
+        if self._video_publisher is None:
+            if self.settings.publishes_to_youtube:
+                from connectors.youtube.factory import open_youtube_publisher
+
+                self._video_publisher = open_youtube_publisher(self.settings)
+            else:
+                self._video_publisher = self._simulated_channel()
+        return self._video_publisher
+
+    @property
+    def analytics_source(self) -> AnalyticsSource:
+        if self._analytics is None:
+            if self.settings.publishes_to_youtube:
+                from connectors.youtube.factory import open_youtube_analytics
+
+                self._analytics = open_youtube_analytics(self.settings)
+            else:
+                from connectors.simulator.analytics import SimulatedAnalytics
+
+                channel = self._simulated_channel()
+                self._analytics = SimulatedAnalytics(channel, channel.model)
+        return self._analytics
+
     async def close(self) -> None:
+        for closable in (self._video_publisher, self._analytics):
+            if closable is not None:
+                await closable.close()
+        self._video_publisher = self._analytics = self._channel = None
         store, self._store = self._store, None
         if store is not None:
             await store.close()

@@ -116,6 +116,32 @@ class Settings(BaseSettings):
     artifacts_access_key: str | None = None
     artifacts_secret_key: SecretStr | None = None
 
+    # Publishing. YouTube when its OAuth client and refresh token are set; otherwise the channel
+    # simulator (everything it produces is labelled simulated).
+    youtube_client_id: str | None = None
+    youtube_client_secret: SecretStr | None = None
+    youtube_refresh_token: SecretStr | None = None
+    youtube_api_url: str = "https://www.googleapis.com"
+    youtube_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    youtube_daily_quota: int = Field(default=10_000, ge=1600)
+    youtube_privacy_status: str = Field(default="public", pattern="^(public|unlisted|private)$")
+    # Simulator: audience seed, clock speed (simulated seconds per real second; 8640 = a day in
+    # 10 s) and the true arm effects as JSON ({"arm": {"ctr_lift": 0.2, "retention_shift": 3}}).
+    sim_seed: int = 7
+    sim_speed: float = Field(default=8640.0, gt=0)
+    sim_effects: str = ""
+
+    # Experiment evaluation: which metrics window decides, how often, and the bandit's rules.
+    experiment_window: str = Field(default="24h", pattern="^(1h|6h|24h|72h|7d)$")
+    evaluate_every_s: float = Field(default=10.0, gt=0)
+    bandit_burn_in_shorts: int = Field(default=10, ge=0)
+    bandit_floor: float = Field(default=0.02, ge=0.0, le=0.1)
+    decision_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+
+    @property
+    def publishes_to_youtube(self) -> bool:
+        return bool(self.youtube_client_id and self.youtube_refresh_token)
+
     @property
     def resolved_api_keys_file(self) -> Path:
         return self.api_keys_file or self.data_dir / "api-keys.json"

@@ -22,6 +22,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -41,7 +42,7 @@ from connectors.warehouse.factory import open_warehouse
 from connectors.warehouse.port import Warehouse
 from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
-from schemas.serializer import AvroSerde
+from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import ALL_TOPICS
 from streams.settings import Settings
 from streams.worker import GROUPS
@@ -173,6 +174,9 @@ async def running_factory(
             await sink_task
 
         stack.push_async_callback(stop_sink_task)
+        stack.push_async_callback(
+            _cancel, asyncio.create_task(_run_evaluator(settings, warehouse, serde, publisher))
+        )
 
         deps: ApiDeps = await build_default_deps(
             settings,
@@ -218,6 +222,39 @@ async def running_factory(
             running.workers = spawn_workers(settings)
             stack.callback(stop_processes, running.workers)
         yield running
+
+
+async def _run_evaluator(
+    settings: Settings, warehouse: Warehouse, serde: AvroSerde, producer: KafkaEventProducer
+) -> None:
+    """The A/B evaluator next to the sink: both read chdb, which admits one process."""
+    from agents.evaluator import EvaluatorConfig, ExperimentEvaluator
+
+    topic_name = settings.topic("experiments.updated")
+
+    async def publish(key: str, record: dict[str, Any]) -> None:
+        value = await serde.encode_async(subject_for(topic_name), "ExperimentUpdated", record)
+        await producer.publish_many([(topic_name, key.encode(), value, ())])
+
+    evaluator = ExperimentEvaluator(
+        warehouse,
+        publish,
+        EvaluatorConfig(
+            database=settings.clickhouse_database,
+            window=settings.experiment_window,
+            burn_in_shorts=settings.bandit_burn_in_shorts,
+            floor=settings.bandit_floor,
+            alpha=settings.decision_alpha,
+            seed=settings.sim_seed,
+        ),
+    )
+    await evaluator.run(settings.evaluate_every_s)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def wait_for_signal() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from agents import draft, index
+from agents import draft, index, metrics_poller, publish
 from agents.render import agent as render
 from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
@@ -30,6 +30,8 @@ GROUPS: dict[str, tuple[Register, ...]] = {
     # Chromium and ffmpeg: its own process, so renders never starve drafting of the event loop
     # and KEDA can scale it (to zero) on its own lag.
     "render": (render.register,),
+    # Uploads and the metrics schedule share the channel (simulator or YouTube credentials).
+    "publish": (publish.register, metrics_poller.register),
 }
 
 

@@ -45,6 +45,21 @@ def storyboard_record(script: Record, art: StoredArtifact, scenes: int, version:
     }
 
 
+TITLE_MAX = 100  # YouTube's limit
+
+
+def video_title(script: Record) -> str:
+    """The hook, or the question when the hook is generic; ``#shorts`` is the publisher's."""
+    text = " ".join(str(script.get("hook") or script["question"]).split())
+    return text if len(text) <= TITLE_MAX - 8 else text[: TITLE_MAX - 9].rstrip() + "…"
+
+
+def video_description(script: Record) -> str:
+    labels = "ABCDEFGH"
+    choices = "\n".join(f"{labels[i]}. {c}" for i, c in enumerate(script["choices"][:8]))
+    return f"{script['question']}\n\n{choices}\n\n{script.get('cta', '')}".strip()
+
+
 class RenderStep:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
@@ -81,6 +96,10 @@ class RenderStep:
             "render_ms": result.render_ms,
             "template_version": result.template_version,
             "cache_hit": result.cache_hit,
+            "artifact_key": result.video.key,
+            "language": script["language"],
+            "title": video_title(script),
+            "description": video_description(script),
         }
         return [Emit("renders.completed", script["script_id"], completed)]
 

@@ -1,0 +1,1 @@
+"""A/B experiment statistics for Shorts: tests, Bayesian summaries, stopping rule, bandit."""

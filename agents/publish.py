@@ -1,0 +1,115 @@
+"""Publishing: ``renders.completed`` -> the video on a channel -> ``shorts.published``.
+
+Exactly once per render: the publisher's idempotency key is the render id, so a redelivered
+event (a worker killed after the upload but before its offset commit) returns the video that
+is already up instead of uploading a second copy.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from connectors.artifacts.port import ArtifactStore
+from connectors.publishing.port import Upload, VideoPublisher
+from schemas.serializer import AvroSerde
+from streams import app as streams_app
+from streams.catalogue import topic
+from streams.errors import ValidationError
+from streams.events import derived_meta
+from streams.processor import Emit, Publisher, StepProcessor
+from streams.resources import Resources
+from streams.settings import Settings
+
+AGENT = "publish"
+STEP = "publish"
+Record = dict[str, Any]
+HASHTAGS = {"ko": ("#shorts", "#퀴즈", "#상식"), "en": ("#shorts", "#quiz", "#trivia")}
+
+
+def upload_for(render: Record, video: Path, *, privacy_status: str) -> Upload:
+    """What goes on the channel for ``render`` (pure)."""
+    language = render.get("language") or "ko"
+    title = render.get("title") or render["problem_id"]
+    tags = HASHTAGS.get(language, HASHTAGS["en"])
+    description = "\n\n".join(p for p in (render.get("description") or "", " ".join(tags)) if p)
+    return Upload(
+        idempotency_key=render["render_id"],
+        video_path=video,
+        title=title,
+        description=description,
+        tags=tuple(t.lstrip("#") for t in tags),
+        privacy_status=privacy_status,
+        made_for_kids=False,
+        language=language,
+        labels={
+            "experiment_id": render["experiment_id"],
+            "arm_id": render["arm_id"],
+            "problem_id": render["problem_id"],
+            "duration_seconds": f"{render['duration_seconds']:.3f}",
+        },
+    )
+
+
+class PublishStep:
+    def __init__(
+        self, publisher: VideoPublisher, artifacts: ArtifactStore, *, privacy_status: str
+    ) -> None:
+        self.publisher = publisher
+        self.artifacts = artifacts
+        self.privacy_status = privacy_status
+
+    async def __call__(self, render: Record) -> list[Emit]:
+        key = render.get("artifact_key") or ""
+        if not key:
+            raise ValidationError(f"render {render['render_id']} has no artifact key")
+        with tempfile.TemporaryDirectory(prefix="munjero-publish-") as tmp:
+            video = await self.artifacts.open_path(key, Path(tmp) / "short.mp4")
+            published = await self.publisher.publish(
+                upload_for(render, video, privacy_status=self.privacy_status)
+            )
+        meta = derived_meta(render, STEP)
+        record = {
+            "meta": meta,
+            "short_id": meta["event_id"],
+            "render_id": render["render_id"],
+            "script_id": render["script_id"],
+            "problem_id": render["problem_id"],
+            "experiment_id": render["experiment_id"],
+            "arm_id": render["arm_id"],
+            "platform": published.platform,
+            "video_id": published.video_id,
+            "url": published.url,
+            "title": render.get("title") or "",
+            "published_at": published.published_at,
+            "simulated": published.simulated,
+        }
+        return [Emit("shorts.published", record["short_id"], record)]
+
+
+def register(
+    app: faust.App,
+    settings: Settings,
+    serde: AvroSerde,
+    publisher: Publisher,
+    resources: Resources,
+) -> StepProcessor:
+    step = PublishStep(
+        resources.video_publisher,
+        resources.artifacts,
+        privacy_status=settings.youtube_privacy_status,
+    )
+    proc = StepProcessor(
+        agent=AGENT,
+        spec=topic("renders.completed"),
+        step=step,
+        serde=serde,
+        publisher=publisher,
+        settings=settings,
+        batch_max=10,  # uploads take seconds to minutes: small batches, short redo after a crash
+    )
+    streams_app.bind(app, proc)
+    return proc
