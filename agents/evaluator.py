@@ -17,11 +17,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from agents.drafting.arms import ARMS, EXPERIMENT_ID
 from agents.experiments.bandit import experiment_record, thompson_weights
-from agents.experiments.stats import ArmCounts, beta_binomial, decide
+from agents.experiments.stats import (
+    ArmCounts,
+    ArmMoments,
+    CtrArm,
+    beta_binomial,
+    decide,
+    design_effect,
+)
 from connectors.warehouse.port import Warehouse
 from streams import dashboards
 
@@ -38,21 +43,31 @@ class EvaluatorConfig:
     burn_in_shorts: int = 10
     floor: float = 0.02
     alpha: float = 0.05
-    seed: int = 7
+    min_trials_per_arm: float = 10_000
 
 
-def arm_counts(rows: Sequence[Record], arm_ids: Sequence[str]) -> list[ArmCounts]:
-    """Every arm of the experiment, zero counts for arms with no observed short yet (pure)."""
+def ctr_arms(rows: Sequence[Record], arm_ids: Sequence[str]) -> list[CtrArm]:
+    """Every arm of the experiment, zero for arms with no observed short yet (pure).
+
+    Pooled counts (impressions, clicks) feed the guards and posteriors; per-short CTR moments
+    (n, sum, sum of squares) feed the stopping rule: the short is the unit of the experiment.
+    """
     by_arm = {r["arm_id"]: r for r in rows}
     out = []
     for arm_id in arm_ids:
         row = by_arm.get(arm_id)
+        shorts = int(row["shorts"]) if row else 0
+        trials = float(row["impressions"]) if row else 0.0
+        successes = min(float(row["clicks"]), trials) if row else 0.0
         out.append(
-            ArmCounts(
-                arm_id=arm_id,
-                shorts=int(row["shorts"]) if row else 0,
-                successes=float(row["clicks"]) if row else 0.0,
-                trials=float(row["impressions"]) if row else 0.0,
+            CtrArm(
+                ArmCounts(arm_id, shorts, successes, trials),
+                ArmMoments(
+                    arm_id,
+                    shorts,
+                    float(row["ctr_sum"]) if row else 0.0,
+                    float(row["ctr_sq"]) if row else 0.0,
+                ),
             )
         )
     return out
@@ -85,26 +100,36 @@ class ExperimentEvaluator:
             experiment=self.experiment_id,
             window=self.config.window,
         )
-        counts = arm_counts(rows, self.arm_ids)
+        arms = ctr_arms(rows, self.arm_ids)
         fingerprint = hashlib.sha256(
-            json.dumps([(c.arm_id, c.shorts, c.successes, c.trials) for c in counts]).encode()
-        ).hexdigest()
+            json.dumps([(a.arm_id, a.counts.shorts, a.counts.trials, a.per_short.total)
+                        for a in arms]).encode()
+        ).hexdigest()  # fmt: skip
         if fingerprint == self._last_inputs:
             return None
-        # Seeded by the inputs: the same evidence always gives the same weights (replayable).
-        rng = np.random.default_rng(int(fingerprint[:12], 16) ^ self.config.seed)
+        # Shorts differ in quality: pooled impressions overstate the evidence, so posteriors
+        # use counts deflated by each arm's design effect (between-short variance).
+        deflated = [a.counts.deflated(design_effect(a.counts, a.per_short)) for a in arms]
+        # Exact P(best) (no rng): the same evidence always gives the same weights.
         weights = thompson_weights(
-            counts, rng=rng, burn_in_shorts=self.config.burn_in_shorts, floor=self.config.floor
+            deflated, burn_in_shorts=self.config.burn_in_shorts, floor=self.config.floor
         )
         decision = decide(
             self.experiment_id,
             METRIC,
-            counts,
+            arms,
             min_shorts_per_arm=self.config.burn_in_shorts,
+            min_trials_per_arm=self.config.min_trials_per_arm,
             alpha=self.config.alpha,
         )
-        chance = beta_binomial(counts) if any(c.trials for c in counts) else {}
-        record = experiment_record(self.experiment_id, METRIC, counts, weights, decision, chance)
+        chance = (
+            {arm: win for arm, (win, _) in beta_binomial(deflated).items()}
+            if any(c.trials for c in deflated)
+            else None
+        )
+        record = experiment_record(
+            self.experiment_id, METRIC, [a.counts for a in arms], weights, decision, chance
+        )
         await self.publish(self.experiment_id, record)
         self._last_inputs = fingerprint
         self.updates += 1

@@ -45,8 +45,18 @@ def demo(
     problems: Annotated[int, typer.Option(help="how many sample problems to submit (0: all)")] = 0,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline")] = 120.0,
     renders: Annotated[int, typer.Option(help="rendered shorts to wait for (0: none)")] = 2,
+    days: Annotated[
+        int, typer.Option(help="instead: run the feedback loop over N simulated days")
+    ] = 0,
 ) -> None:
-    """Start everything on embedded defaults, submit the sample bank, print a summary."""
+    """Start everything on embedded defaults, submit the sample bank, print a summary.
+
+    With ``--days N``: the learning loop on the channel simulator (docs/experiments.md).
+    """
+    if days > 0:
+        from streams.loop_report import run_and_print
+
+        raise typer.Exit(run_and_print(_settings(), days))
     from streams.supervisor import run_demo
 
     code = asyncio.run(run_demo(_settings(), limit=problems, timeout=timeout, renders=renders))

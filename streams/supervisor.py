@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from agents.sink import ClickHouseSink
 from connectors.api.app import create_app
 from connectors.api.auth import ApiKeyStore
+from connectors.api.dashboard import DashboardDeps
 from connectors.api.deps import ApiDeps, build_default_deps
 from connectors.api.health import ReadinessCheck, broker_canary_check, health_topic_spec
 from connectors.broker import EmbeddedBroker, free_port
@@ -48,7 +49,7 @@ from streams.settings import Settings
 from streams.worker import GROUPS
 
 log = logging.getLogger(__name__)
-ALL_SCOPES = ["problems:write", "knowledge:write", "problems:read"]
+ALL_SCOPES = ["problems:write", "knowledge:write", "problems:read", "dashboard:read"]
 
 
 @dataclass
@@ -186,6 +187,7 @@ async def running_factory(
             _ready_checks(publisher, warehouse, registry, settings),
         )
         stack.push_async_callback(deps.aclose)
+        deps.dashboard = await _dashboard_deps(settings, warehouse, stack)
         app = create_app(deps)
         if registry_app is not None:
             app.mount("/registry", registry_app)
@@ -224,6 +226,29 @@ async def running_factory(
         yield running
 
 
+async def _dashboard_deps(
+    settings: Settings, warehouse: Warehouse, stack: contextlib.AsyncExitStack
+) -> DashboardDeps:
+    from connectors.artifacts.factory import open_artifact_store
+    from connectors.kafka_lag import consumer_lag
+
+    secret = settings.artifacts_secret_key
+    artifacts = open_artifact_store(
+        settings.artifacts_url,
+        local_root=settings.data_dir / "artifacts",
+        access_key=settings.artifacts_access_key,
+        secret_key=secret.get_secret_value() if secret else None,
+        endpoint_url=settings.artifacts_endpoint_url,
+    )
+    stack.push_async_callback(artifacts.close)
+    groups = [settings.group(g) for g in (*GROUPS, "sink")]
+
+    async def lag() -> list[tuple[str, str, int, int]]:
+        return await consumer_lag(settings.kafka_bootstrap_servers or "", groups)
+
+    return DashboardDeps(warehouse, settings.clickhouse_database, lag=lag, artifacts=artifacts)
+
+
 async def _run_evaluator(
     settings: Settings, warehouse: Warehouse, serde: AvroSerde, producer: KafkaEventProducer
 ) -> None:
@@ -245,7 +270,6 @@ async def _run_evaluator(
             burn_in_shorts=settings.bandit_burn_in_shorts,
             floor=settings.bandit_floor,
             alpha=settings.decision_alpha,
-            seed=settings.sim_seed,
         ),
     )
     await evaluator.run(settings.evaluate_every_s)

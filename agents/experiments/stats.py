@@ -305,13 +305,15 @@ def confidence_sequence_diff(
 
     Why it may be checked after every new short: let V = s_a^2/n_a + s_b^2/n_b and I = 1/V.
     For Gaussian observations with known variances, S = I * (d_hat - d) is a Gaussian process
-    with Cov(S(s), S(t)) = I(s) for s < t, i.e. Brownian motion run on the clock I, whatever
-    (non-anticipating, fixed) sequence of arm sizes produced it. Robbins' normal mixture
-    martingale of that Brownian motion, sqrt(1/(1+r)) exp(r S^2 / (2 I (1 + r))) with
-    r = tau^2 I, stays below 1/alpha forever with probability >= 1 - alpha (Ville), which is the
-    boundary of ``normal_mixture_radius``. Plugging in the sample variances and the CLT makes it
-    asymptotic (Waudby-Smith et al. 2024). ``rho`` only moves where it is tightest
-    (``rho_for``); any fixed value keeps the guarantee, so it must not be tuned on the data.
+    with Cov(S(s), S(t)) = I(s) for s < t, i.e. Brownian motion run on the clock I, for any
+    sequence of arm sizes fixed in advance (under data-dependent allocation, e.g. a bandit, it is
+    an approximation: per-arm means stay martingales but the clock then depends on the data).
+    Robbins' normal mixture martingale of that Brownian motion (effect ~ N(0, tau^2), r = tau^2 I),
+    sqrt(1/(1 + r)) exp(r S^2 / (2 I (1 + r))), stays below 1/alpha forever with probability
+    >= 1 - alpha (Ville), which is the boundary of ``normal_mixture_radius``. Plugging in the
+    sample variances and the CLT makes it asymptotic (Waudby-Smith et al. 2024). ``rho`` only
+    moves where it is tightest (``rho_for``); any fixed value keeps the guarantee, so it must
+    not be tuned on the data.
 
     Why per-short observations and not impressions: shorts differ in quality, so the views of
     one short are correlated. The binomial variance p(1-p)/impressions misses the

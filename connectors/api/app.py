@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from connectors.api.dashboard import dashboard_routes
 from connectors.api.deps import ApiDeps
 from connectors.api.errors import install_error_handlers, json_response
 from connectors.api.gateway import Gateway
@@ -59,6 +60,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     gateway = Gateway(deps)
     problems_routes(app, gateway)
     knowledge_routes(app, gateway)
+    if deps.dashboard is not None:
+        dashboard_routes(app, deps.dashboard, gateway.authorize)
 
     @app.get(
         "/healthz",

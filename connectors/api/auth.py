@@ -30,7 +30,8 @@ from connectors.api.errors import Forbidden, Unauthenticated
 PROBLEMS_WRITE = "problems:write"
 KNOWLEDGE_WRITE = "knowledge:write"
 PROBLEMS_READ = "problems:read"
-SCOPES = frozenset({PROBLEMS_WRITE, KNOWLEDGE_WRITE, PROBLEMS_READ})
+DASHBOARD_READ = "dashboard:read"
+SCOPES = frozenset({PROBLEMS_WRITE, KNOWLEDGE_WRITE, PROBLEMS_READ, DASHBOARD_READ})
 
 KEY_PREFIX = "mj"
 FILE_VERSION = 1

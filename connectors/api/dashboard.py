@@ -24,6 +24,7 @@ from fastapi import FastAPI, Path, Request
 from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, Response
 
+from connectors.api.auth import DASHBOARD_READ
 from connectors.api.dashboard_data import LagSource, snapshot
 from connectors.api.dashboard_media import Kind, artifact_response, artifact_uri, key_for_uri
 from connectors.api.dashboard_view import charts, environment
@@ -35,7 +36,6 @@ from streams.errors import RetriableError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DASHBOARD_READ = "dashboard:read"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; media-src 'self'"
 DEFAULT_DAYS = 30
 SHORT_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"

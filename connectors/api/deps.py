@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from connectors.api.auth import ApiKeyStore
+from connectors.api.dashboard import DashboardDeps
 from connectors.api.health import ReadinessCheck
 from connectors.api.idempotency import IdempotencyStore, SqliteIdempotencyStore
 from connectors.api.ports import Publisher
@@ -30,6 +31,7 @@ class ApiDeps:
     idempotency: IdempotencyStore
     status_reader: StatusReader
     ready_checks: Sequence[ReadinessCheck] = field(default_factory=tuple)
+    dashboard: DashboardDeps | None = None
 
     async def aclose(self) -> None:
         """Release what the deps own (not the publisher: its owner stops it)."""

@@ -133,6 +133,10 @@ RECORDS: dict[str, dict[str, Any]] = {
         "render_ms": 68_250,
         "template_version": "quiz-v3",
         "cache_hit": False,
+        "artifact_key": "renders/3b/3b4c5d6e/short.mp4",
+        "language": "ko",
+        "title": "이 문제 맞히면 천재!",
+        "description": "대한민국의 수도는?",
     },
     "ShortPublished": {
         "meta": meta(

@@ -38,8 +38,8 @@ def test_bar_heights_are_proportional_to_values() -> None:
     heights = [float(b.get("height", "nan")) for b in bars]
     plot = svg.HEIGHT - svg.MARGIN_TOP - svg.MARGIN_BOTTOM
     assert heights == pytest.approx([plot, plot / 2, 0.0])
-    bottoms = {float(b.get("y", "0")) + float(b.get("height", "0")) for b in bars}
-    assert bottoms == {pytest.approx(svg.HEIGHT - svg.MARGIN_BOTTOM)}
+    bottoms = [float(b.get("y", "0")) + float(b.get("height", "0")) for b in bars]
+    assert bottoms == pytest.approx([svg.HEIGHT - svg.MARGIN_BOTTOM] * 3)
     xs = [float(b.get("x", "0")) for b in bars]
     assert xs == sorted(xs)
 

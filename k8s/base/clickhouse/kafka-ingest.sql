@@ -143,7 +143,11 @@ CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed`
     `size_bytes` Int64,
     `render_ms` Int64,
     `template_version` String,
-    `cache_hit` Bool
+    `cache_hit` Bool,
+    `artifact_key` String,
+    `language` String,
+    `title` String,
+    `description` String
 )
 ENGINE = Kafka
 SETTINGS
@@ -673,6 +677,10 @@ SELECT
     `render_ms` AS `render_ms`,
     `template_version` AS `template_version`,
     `cache_hit` AS `cache_hit`,
+    `artifact_key` AS `artifact_key`,
+    `language` AS `language`,
+    `title` AS `title`,
+    `description` AS `description`,
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
