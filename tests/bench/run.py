@@ -1,14 +1,21 @@
 """`make bench`: every benchmark, one after the other (never concurrently: 2 cores).
 
 Each benchmark prints its own figures, with the baseline it is compared to measured in the
-same run. Pass `--only api|ingest|vector|content|render` to run one.
+same run. Pass `--only api|ingest|vector|content|render|stats` to run one.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from tests.bench import api_bench, content_bench, ingest_bench, render_bench, vector_bench
+from tests.bench import (
+    api_bench,
+    content_bench,
+    ingest_bench,
+    render_bench,
+    stats_bench,
+    vector_bench,
+)
 
 BENCHES = {
     "api": api_bench.main,
@@ -16,6 +23,7 @@ BENCHES = {
     "vector": vector_bench.main,
     "content": content_bench.main,
     "render": render_bench.main,
+    "stats": stats_bench.main,
 }
 
 
