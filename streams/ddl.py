@@ -245,6 +245,15 @@ def create_raw_table(table: RawTable, database: str = DATABASE) -> str:
     )
 
 
+def add_missing_columns(table: RawTable, database: str = DATABASE) -> str:
+    """Schemas evolve by adding fields with defaults (``compat_check``); a table created by an
+    older version gets the new columns here. Idempotent, so it runs at every start."""
+    clauses = ",\n".join(
+        f"    ADD COLUMN IF NOT EXISTS {ident(c.name)} {c.type}" for c in table.columns
+    )
+    return f"ALTER TABLE {ident(database)}.{ident(table.name)}\n{clauses}"
+
+
 INGEST_ERROR_COLUMNS = (
     Column("_topic", "LowCardinality(String)"),
     Column("_partition", "Int32"),
@@ -278,6 +287,7 @@ def iter_schema(database: str = DATABASE) -> Iterator[str]:
     yield f"CREATE DATABASE IF NOT EXISTS {ident(database)}"
     for table in raw_tables():
         yield create_raw_table(table, database)
+        yield add_missing_columns(table, database)
     yield create_ingest_errors(database)
     yield from view_statements(database)
     yield from analytics_statements(database)

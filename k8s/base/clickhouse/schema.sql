@@ -32,6 +32,27 @@ ORDER BY (`problem_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'ProblemSubmitted events from problems.submitted';
 
+ALTER TABLE `munjero`.`problems_submitted`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `problem_id` String,
+    ADD COLUMN IF NOT EXISTS `language` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `subject` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `question` String,
+    ADD COLUMN IF NOT EXISTS `choices` Array(String),
+    ADD COLUMN IF NOT EXISTS `answer_index` Int32,
+    ADD COLUMN IF NOT EXISTS `explanation` String,
+    ADD COLUMN IF NOT EXISTS `difficulty` LowCardinality(Nullable(String)),
+    ADD COLUMN IF NOT EXISTS `tags` Array(String),
+    ADD COLUMN IF NOT EXISTS `submitted_by` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
+
 CREATE TABLE IF NOT EXISTS `munjero`.`knowledge_ingested`
 (
     `event_id` String,
@@ -60,6 +81,27 @@ ORDER BY (`document_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'KnowledgeDocumentIngested events from knowledge.ingested';
 
+ALTER TABLE `munjero`.`knowledge_ingested`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `document_id` String,
+    ADD COLUMN IF NOT EXISTS `title` String,
+    ADD COLUMN IF NOT EXISTS `subject` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `language` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `content_type` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `content` String,
+    ADD COLUMN IF NOT EXISTS `content_sha256` String,
+    ADD COLUMN IF NOT EXISTS `tags` Array(String),
+    ADD COLUMN IF NOT EXISTS `deleted` Bool,
+    ADD COLUMN IF NOT EXISTS `submitted_by` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
+
 CREATE TABLE IF NOT EXISTS `munjero`.`knowledge_indexed`
 (
     `event_id` String,
@@ -87,6 +129,27 @@ PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`document_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'KnowledgeIndexed events from knowledge.indexed';
+
+ALTER TABLE `munjero`.`knowledge_indexed`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `document_id` String,
+    ADD COLUMN IF NOT EXISTS `content_sha256` String,
+    ADD COLUMN IF NOT EXISTS `subject` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `language` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `deleted` Bool,
+    ADD COLUMN IF NOT EXISTS `chunk_count` Int32,
+    ADD COLUMN IF NOT EXISTS `chunk_ids` Array(String),
+    ADD COLUMN IF NOT EXISTS `removed_chunks` Int32,
+    ADD COLUMN IF NOT EXISTS `embedder` String,
+    ADD COLUMN IF NOT EXISTS `collection` String,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
 
 CREATE TABLE IF NOT EXISTS `munjero`.`scripts_drafted`
 (
@@ -127,6 +190,38 @@ ORDER BY (`script_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'ScriptDrafted events from scripts.drafted';
 
+ALTER TABLE `munjero`.`scripts_drafted`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `script_id` String,
+    ADD COLUMN IF NOT EXISTS `problem_id` String,
+    ADD COLUMN IF NOT EXISTS `language` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `arm_id` String,
+    ADD COLUMN IF NOT EXISTS `hook_style` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `cta_style` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `hook` String,
+    ADD COLUMN IF NOT EXISTS `preface` String,
+    ADD COLUMN IF NOT EXISTS `question` String,
+    ADD COLUMN IF NOT EXISTS `choices` Array(String),
+    ADD COLUMN IF NOT EXISTS `countdown_seconds` Int32,
+    ADD COLUMN IF NOT EXISTS `answer_index` Int32,
+    ADD COLUMN IF NOT EXISTS `answer_reveal` String,
+    ADD COLUMN IF NOT EXISTS `explanation` String,
+    ADD COLUMN IF NOT EXISTS `cta` String,
+    ADD COLUMN IF NOT EXISTS `estimated_speech_seconds` Float64,
+    ADD COLUMN IF NOT EXISTS `writer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `citations` Array(Tuple(`chunk_id` String, `score` Float64)),
+    ADD COLUMN IF NOT EXISTS `fallback_reason` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `duplicate_of` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
+
 CREATE TABLE IF NOT EXISTS `munjero`.`renders_storyboarded`
 (
     `event_id` String,
@@ -153,6 +248,26 @@ PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`script_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'StoryboardReady events from renders.storyboarded';
+
+ALTER TABLE `munjero`.`renders_storyboarded`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `render_id` String,
+    ADD COLUMN IF NOT EXISTS `script_id` String,
+    ADD COLUMN IF NOT EXISTS `problem_id` String,
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `arm_id` String,
+    ADD COLUMN IF NOT EXISTS `uri` String,
+    ADD COLUMN IF NOT EXISTS `sha256` String,
+    ADD COLUMN IF NOT EXISTS `scene_count` Int32,
+    ADD COLUMN IF NOT EXISTS `template_version` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
 
 CREATE TABLE IF NOT EXISTS `munjero`.`renders_completed`
 (
@@ -190,6 +305,35 @@ ORDER BY (`script_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'RenderCompleted events from renders.completed';
 
+ALTER TABLE `munjero`.`renders_completed`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `render_id` String,
+    ADD COLUMN IF NOT EXISTS `script_id` String,
+    ADD COLUMN IF NOT EXISTS `problem_id` String,
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `arm_id` String,
+    ADD COLUMN IF NOT EXISTS `uri` String,
+    ADD COLUMN IF NOT EXISTS `sha256` String,
+    ADD COLUMN IF NOT EXISTS `duration_seconds` Float64,
+    ADD COLUMN IF NOT EXISTS `width` Int32,
+    ADD COLUMN IF NOT EXISTS `height` Int32,
+    ADD COLUMN IF NOT EXISTS `size_bytes` Int64,
+    ADD COLUMN IF NOT EXISTS `render_ms` Int64,
+    ADD COLUMN IF NOT EXISTS `template_version` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `cache_hit` Bool,
+    ADD COLUMN IF NOT EXISTS `artifact_key` String,
+    ADD COLUMN IF NOT EXISTS `language` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `title` String,
+    ADD COLUMN IF NOT EXISTS `description` String,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
+
 CREATE TABLE IF NOT EXISTS `munjero`.`shorts_published`
 (
     `event_id` String,
@@ -219,6 +363,29 @@ PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`short_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'ShortPublished events from shorts.published';
+
+ALTER TABLE `munjero`.`shorts_published`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `short_id` String,
+    ADD COLUMN IF NOT EXISTS `render_id` String,
+    ADD COLUMN IF NOT EXISTS `script_id` String,
+    ADD COLUMN IF NOT EXISTS `problem_id` String,
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `arm_id` String,
+    ADD COLUMN IF NOT EXISTS `platform` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `video_id` String,
+    ADD COLUMN IF NOT EXISTS `url` String,
+    ADD COLUMN IF NOT EXISTS `title` String,
+    ADD COLUMN IF NOT EXISTS `published_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `simulated` Bool,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
 
 CREATE TABLE IF NOT EXISTS `munjero`.`metrics_observed`
 (
@@ -254,6 +421,33 @@ ORDER BY (`short_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'MetricsObserved events from metrics.observed';
 
+ALTER TABLE `munjero`.`metrics_observed`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `short_id` String,
+    ADD COLUMN IF NOT EXISTS `video_id` String,
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `arm_id` String,
+    ADD COLUMN IF NOT EXISTS `window` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `observed_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `impressions` Int64,
+    ADD COLUMN IF NOT EXISTS `views` Int64,
+    ADD COLUMN IF NOT EXISTS `impressions_ctr` Float64,
+    ADD COLUMN IF NOT EXISTS `average_view_percentage` Float64,
+    ADD COLUMN IF NOT EXISTS `average_view_duration_seconds` Float64,
+    ADD COLUMN IF NOT EXISTS `estimated_minutes_watched` Float64,
+    ADD COLUMN IF NOT EXISTS `likes` Int64,
+    ADD COLUMN IF NOT EXISTS `comments` Int64,
+    ADD COLUMN IF NOT EXISTS `subscribers_gained` Int64,
+    ADD COLUMN IF NOT EXISTS `simulated` Bool,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
+
 CREATE TABLE IF NOT EXISTS `munjero`.`experiments_updated`
 (
     `event_id` String,
@@ -276,6 +470,22 @@ PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`experiment_id`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'ExperimentUpdated events from experiments.updated';
+
+ALTER TABLE `munjero`.`experiments_updated`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `experiment_id` String,
+    ADD COLUMN IF NOT EXISTS `metric` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `arms` Array(Tuple(`arm_id` String, `weight` Float64, `shorts` Int64, `successes` Float64, `trials` Float64, `chance_to_win` Nullable(Float64))),
+    ADD COLUMN IF NOT EXISTS `decision` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `reason` String,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
 
 CREATE TABLE IF NOT EXISTS `munjero`.`dead_letters`
 (
@@ -306,6 +516,29 @@ PARTITION BY toYYYYMM(`occurred_at`)
 ORDER BY (`original_topic`, `event_id`)
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'StepFailed events from problems.submitted.dlq, knowledge.ingested.dlq, knowledge.indexed.dlq, scripts.drafted.dlq, renders.storyboarded.dlq, renders.completed.dlq, shorts.published.dlq, metrics.observed.dlq, experiments.updated.dlq';
+
+ALTER TABLE `munjero`.`dead_letters`
+    ADD COLUMN IF NOT EXISTS `event_id` String,
+    ADD COLUMN IF NOT EXISTS `occurred_at` DateTime64(3, 'UTC'),
+    ADD COLUMN IF NOT EXISTS `correlation_id` String,
+    ADD COLUMN IF NOT EXISTS `causation_id` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `producer` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `agent` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `original_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `source_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `original_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `original_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `original_key` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `original_value` Nullable(String),
+    ADD COLUMN IF NOT EXISTS `original_headers` Array(Tuple(`key` String, `value` Nullable(String))),
+    ADD COLUMN IF NOT EXISTS `error_class` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `error_message` String,
+    ADD COLUMN IF NOT EXISTS `attempts` Int32,
+    ADD COLUMN IF NOT EXISTS `fatal` Bool,
+    ADD COLUMN IF NOT EXISTS `_topic` LowCardinality(String),
+    ADD COLUMN IF NOT EXISTS `_partition` Int32,
+    ADD COLUMN IF NOT EXISTS `_offset` Int64,
+    ADD COLUMN IF NOT EXISTS `_ingested_at` DateTime64(3, 'UTC');
 
 CREATE TABLE IF NOT EXISTS `munjero`.`ingest_errors`
 (
