@@ -14,6 +14,7 @@ from typing import Any
 import faust
 
 from connectors.artifacts.port import ArtifactStore
+from connectors.artifacts.uris import key_for_uri
 from connectors.publishing.port import Upload, VideoPublisher
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
@@ -63,9 +64,12 @@ class PublishStep:
         self.privacy_status = privacy_status
 
     async def __call__(self, render: Record) -> list[Emit]:
-        key = render.get("artifact_key") or ""
+        # Renders from before RenderCompleted v2 carry only the URI: find the key from it.
+        key = render.get("artifact_key") or key_for_uri(self.artifacts, render["uri"])
         if not key:
-            raise ValidationError(f"render {render['render_id']} has no artifact key")
+            raise ValidationError(
+                f"render {render['render_id']}: {render['uri']} is not in the artifact store"
+            )
         with tempfile.TemporaryDirectory(prefix="munjero-publish-") as tmp:
             video = await self.artifacts.open_path(key, Path(tmp) / "short.mp4")
             published = await self.publisher.publish(

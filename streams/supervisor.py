@@ -302,6 +302,9 @@ async def run_up(settings: Settings) -> None:
         console.print(f"  Kafka           {s.kafka_bootstrap_servers}")
         console.print(f"  Schema registry {s.schema_registry_url}")
         console.print(f"  ClickHouse      {s.clickhouse_url or s.data_dir / 'chdb'}")
+        console.print(f"  Dashboard       {factory.api_url}/dashboard  (Bearer: the dev key)")
+        channel = "YouTube" if s.publishes_to_youtube else f"simulator (x{s.sim_speed:g} clock)"
+        console.print(f"  Publishing to   {channel}")
         console.print("Ctrl-C to stop.")
         await wait_for_signal()
         console.print("stopping...")

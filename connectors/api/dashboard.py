@@ -26,10 +26,11 @@ from starlette.responses import HTMLResponse, Response
 
 from connectors.api.auth import DASHBOARD_READ
 from connectors.api.dashboard_data import LagSource, snapshot
-from connectors.api.dashboard_media import Kind, artifact_response, artifact_uri, key_for_uri
+from connectors.api.dashboard_media import Kind, artifact_response, artifact_uri
 from connectors.api.dashboard_view import charts, environment
 from connectors.api.errors import NotFound, ServiceUnavailable, json_response
 from connectors.artifacts.port import ArtifactStore
+from connectors.artifacts.uris import key_for_uri
 from connectors.warehouse.port import Warehouse
 from streams.errors import RetriableError
 

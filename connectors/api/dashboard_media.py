@@ -11,15 +11,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
+from typing import Literal
 
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
-from connectors.artifacts.keys import check_key
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import ArtifactStore, InvalidArtifactKeyError
+from connectors.artifacts.port import ArtifactStore
 from connectors.warehouse.port import Warehouse
 
 Kind = Literal["video", "storyboard"]
@@ -35,14 +33,6 @@ _URI_SQL = (
 CACHE_CONTROL = "private, max-age=300"
 
 
-@runtime_checkable
-class _UriStore(Protocol):
-    """A store that names its objects ``<base><key>`` (``S3ArtifactStore``); matched by shape
-    so the API does not import boto3 just to recognise it."""
-
-    def uri(self, key: str) -> str: ...
-
-
 async def artifact_uri(
     warehouse: Warehouse, database: str, short_id: str, kind: Kind
 ) -> str | None:
@@ -51,29 +41,6 @@ async def artifact_uri(
         _URI_SQL, {"db": database, "table": TABLES[kind], "short": short_id}
     )
     return str(rows[0]["uri"]) if rows else None
-
-
-def key_for_uri(store: ArtifactStore, uri: str) -> str | None:
-    """The store key whose URI is ``uri``, or None when ``uri`` is not an object of this store
-    (another bucket, a path outside the root, a malformed key)."""
-    if isinstance(store, LocalArtifactStore):
-        parts = urlsplit(uri)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            return None
-        base = store.root.as_posix().rstrip("/") + "/"
-        path = unquote(parts.path)
-    elif isinstance(store, _UriStore):
-        # ``uri("")`` would fail the key check: derive the bucket/prefix base from a real key.
-        base, path = store.uri("k")[:-1], uri
-    else:
-        return None
-    if not path.startswith(base):
-        return None
-    try:
-        # check_key refuses "..", absolute and hidden segments: no escape from the root.
-        return check_key(path[len(base) :])
-    except InvalidArtifactKeyError:
-        return None
 
 
 async def artifact_response(store: ArtifactStore, key: str) -> Response | None:
