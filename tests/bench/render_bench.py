@@ -1,6 +1,7 @@
 """Render benchmark: wall time to render a ~30 s short on this machine, against the naive
 baseline measured in the same run (every frame captured from chromium at 30 fps and piped to
-ffmpeg), plus the peak RSS of the render worker's process tree (Python + chromium + ffmpeg).
+ffmpeg), plus the peak memory of the render worker's process tree (Python, the Playwright
+driver, chromium, ffmpeg).
 
     python -m tests.bench.render_bench [--runs 3] [--skip-baseline]
 
@@ -38,23 +39,29 @@ TARGET_SECONDS = 30.0
 
 
 class PeakRss:
-    """Samples the summed RSS of this process and its descendants every 50 ms."""
+    """Samples the memory of this process and its descendants every 100 ms: the sum of PSS
+    (proportional set size: a page shared by n processes counts 1/n, so the sum is the tree's
+    real footprint, what a container's memory limit sees) and the sum of RSS (an upper bound:
+    chromium's nine processes share most of their pages and RSS counts them nine times)."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.wait(0.05):
-            total = 0
+        while not self._stop.wait(0.1):
+            total = pss = 0
             for pid in descendants(os.getpid()):
                 try:
                     total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                    pss += _pss(pid)
                 except (OSError, IndexError, ValueError):
                     continue
             self.peak = max(self.peak, total)
+            self.peak_pss = max(self.peak_pss, pss)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -63,6 +70,13 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _pss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 async def planned_duration(tts: EspeakTts, script: dict[str, Any]) -> float:
@@ -160,7 +174,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"ours:     {ours:.2f} s median of {args.runs} (target <= 10 s), "
               f"{seconds / ours:.1f}x real time; cache hit {cached * 1000:.0f} ms")  # fmt: skip
         print(
-            f"peak RSS: {rss.peak / 2**20:.0f} MiB (python + chromium + ffmpeg; target <= 1.5 GB)"
+            f"peak memory: {rss.peak_pss / 2**20:.0f} MiB PSS (python + node driver + chromium + "
+            f"ffmpeg; target <= 1.5 GB); RSS summed over processes {rss.peak / 2**20:.0f} MiB"
         )
         if not args.skip_baseline:
             naive = await baseline(browser, tts, script)
