@@ -64,6 +64,14 @@ def demo(
 
 
 @cli.command()
+def evaluator() -> None:
+    """Run the A/B evaluator alone (needs broker, registry and ClickHouse URLs in the env)."""
+    from streams.supervisor import run_evaluator_process
+
+    asyncio.run(run_evaluator_process(_settings()))
+
+
+@cli.command()
 def up() -> None:
     """Run broker, registry, API, workers and sink until Ctrl-C."""
     from streams.supervisor import run_up

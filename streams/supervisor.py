@@ -275,6 +275,25 @@ async def _run_evaluator(
     await evaluator.run(settings.evaluate_every_s)
 
 
+async def run_evaluator_process(settings: Settings) -> None:
+    """``munjero evaluator``: the A/B evaluator on its own (production: next to a ClickHouse
+    server; on the embedded default it runs inside ``munjero up``)."""
+    if not (settings.kafka_bootstrap_servers and settings.schema_registry_url):
+        raise ValueError(
+            "MUNJERO_KAFKA_BOOTSTRAP_SERVERS and MUNJERO_SCHEMA_REGISTRY_URL must be set"
+        )
+    registry = HttpSchemaRegistry(settings.schema_registry_url)
+    producer = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id="munjero-evaluator")
+    warehouse = open_warehouse(settings)
+    await producer.start()
+    try:
+        await _run_evaluator(settings, warehouse, AvroSerde(registry), producer)
+    finally:
+        await producer.stop()
+        await warehouse.close()
+        await registry.close()
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -135,6 +135,7 @@ def test_beta_two_arms_match_closed_form(sa: int, ta: int, sb: int, tb: int) -> 
 
 def test_beta_matches_30_digit_reference_at_large_counts() -> None:
     import mpmath as mp  # declared dev dependency: the high-precision reference
+
     mp.mp.dps = 30
     a_a, b_a, a_b, b_b = 5_001, 95_001, 5_201, 94_801
 
