@@ -68,7 +68,11 @@ def evaluator() -> None:
     """Run the A/B evaluator alone (needs broker, registry and ClickHouse URLs in the env)."""
     from streams.supervisor import run_evaluator_process
 
-    asyncio.run(run_evaluator_process(_settings()))
+    try:
+        asyncio.run(run_evaluator_process(_settings()))
+    except ValueError as exc:  # missing configuration: say what, no traceback
+        typer.echo(f"munjero evaluator: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -84,7 +88,11 @@ def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. content"
     """Run one agent group (a Faust worker). Needs broker and registry URLs in the env."""
     from streams.worker import run_worker
 
-    run_worker(_settings(), group)
+    try:
+        run_worker(_settings(), group)
+    except ValueError as exc:  # unknown group or missing configuration
+        typer.echo(f"munjero worker: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @topics_cli.command("list")
