@@ -21,7 +21,6 @@ from connectors.vectors.port import Chunk as VectorChunk
 from connectors.vectors.port import VectorStore
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
-from streams.catalogue import topic
 from streams.events import derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
 from streams.resources import Resources
@@ -109,13 +108,6 @@ def register(
         collection=settings.qdrant_collection,
         max_chars=settings.chunk_max_chars,
     )
-    proc = StepProcessor(
-        agent=AGENT,
-        spec=topic("knowledge.ingested"),
-        step=step,
-        serde=serde,
-        publisher=publisher,
-        settings=settings,
+    return streams_app.bind_step(
+        app, settings, serde, publisher, agent=AGENT, topic_name="knowledge.ingested", step=step
     )
-    streams_app.bind(app, proc)
-    return proc

@@ -25,7 +25,6 @@ from connectors.analytics.port import AnalyticsSource
 from connectors.analytics.schedule import WINDOWS, due_windows, metrics_record, next_due
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
-from streams.catalogue import topic
 from streams.processor import Emit, Publisher, StepProcessor
 from streams.resources import Resources
 from streams.settings import Settings
@@ -177,15 +176,10 @@ def register(
         await holder["proc"].publish_now(emits)
 
     poller = MetricsPoller(schedule, resources.analytics_source, resources.clock, publish)
-    proc = StepProcessor(
-        agent=AGENT,
-        spec=topic("shorts.published"),
+    proc = streams_app.bind_step(
+        app, settings, serde, publisher, agent=AGENT, topic_name="shorts.published",
         step=poller.step,
-        serde=serde,
-        publisher=publisher,
-        settings=settings,
-    )
+    )  # fmt: skip
     holder["proc"] = proc
-    streams_app.bind(app, proc)
     app.task(poller.run)
     return proc

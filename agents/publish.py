@@ -18,7 +18,6 @@ from connectors.artifacts.uris import key_for_uri
 from connectors.publishing.port import Upload, VideoPublisher
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
-from streams.catalogue import topic
 from streams.errors import ValidationError
 from streams.events import derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
@@ -106,14 +105,13 @@ def register(
         resources.artifacts,
         privacy_status=settings.youtube_privacy_status,
     )
-    proc = StepProcessor(
+    return streams_app.bind_step(
+        app,
+        settings,
+        serde,
+        publisher,
         agent=AGENT,
-        spec=topic("renders.completed"),
+        topic_name="renders.completed",
         step=step,
-        serde=serde,
-        publisher=publisher,
-        settings=settings,
         batch_max=10,  # uploads take seconds to minutes: small batches, short redo after a crash
     )
-    streams_app.bind(app, proc)
-    return proc

@@ -13,7 +13,6 @@ from agents.render.pipeline import Renderer
 from connectors.artifacts.port import StoredArtifact
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
-from streams.catalogue import topic
 from streams.events import derived_id, derived_meta
 from streams.processor import Emit, Publisher, StepProcessor
 from streams.resources import Resources
@@ -112,16 +111,15 @@ def register(
     resources: Resources,
 ) -> StepProcessor:
     step = RenderStep(resources.renderer)
-    proc = StepProcessor(
+    step.processor = streams_app.bind_step(
+        app,
+        settings,
+        serde,
+        publisher,
         agent=AGENT,
-        spec=topic("scripts.drafted"),
+        topic_name="scripts.drafted",
         step=step,
-        serde=serde,
-        publisher=publisher,
-        settings=settings,
         concurrency=settings.render_concurrency,
         batch_max=settings.render_concurrency,
     )
-    step.processor = proc
-    streams_app.bind(app, proc)
-    return proc
+    return step.processor

@@ -18,7 +18,7 @@ from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
-from tests.integration.worker_process import start_worker, stop_worker
+from tests.integration.worker_process import running_worker, start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +27,10 @@ pytestmark = pytest.mark.integration
 async def factory(
     settings: Settings, registry_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Settings, AvroSerde, KafkaEventProducer]]:
-    settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
-    serde = AvroSerde(HttpSchemaRegistry(registry_url))
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
-    await producer.start()
-    proc = start_worker(settings, "content", tmp_path / "worker.log")
-    try:
-        yield settings, serde, producer
-    finally:
-        await producer.stop()
-        stop_worker(proc)
+    async with running_worker(
+        settings, registry_url, "content", tmp_path / "worker.log"
+    ) as running:
+        yield running
 
 
 async def _consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:

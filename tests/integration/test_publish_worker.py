@@ -15,15 +15,14 @@ from aiokafka import AIOKafkaConsumer
 from agents.draft import draft_scripts
 from connectors.artifacts.keys import content_key
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.kafka import KafkaEventProducer, ensure_topics
-from connectors.registry_client import HttpSchemaRegistry
+from connectors.kafka import KafkaEventProducer
 from schemas.serializer import AvroSerde, subject_for
 from streams.events import derived_meta
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
-from tests.integration.worker_process import start_worker, stop_worker
+from tests.integration.worker_process import running_worker
 
 pytestmark = pytest.mark.integration
 Factory = tuple[Settings, AvroSerde, KafkaEventProducer]
@@ -33,20 +32,10 @@ WINDOWS = ["1h", "6h", "24h", "72h", "7d"]
 @pytest.fixture
 async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> AsyncIterator[Factory]:
     # A simulated week passes in about a second of real time.
-    settings = settings.model_copy(
-        update={"schema_registry_url": registry_url, "sim_speed": 700_000.0}
-    )
-    assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
-    serde = AvroSerde(HttpSchemaRegistry(registry_url))
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
-    await producer.start()
-    proc = start_worker(settings, "publish", tmp_path / "worker.log")
-    try:
-        yield settings, serde, producer
-    finally:
-        await producer.stop()
-        stop_worker(proc)
+    async with running_worker(
+        settings, registry_url, "publish", tmp_path / "worker.log", sim_speed=700_000.0
+    ) as running:
+        yield running
 
 
 async def _render_event(settings: Settings, tmp_path: Path) -> dict[str, Any]:

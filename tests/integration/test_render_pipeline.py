@@ -48,6 +48,7 @@ from streams.errors import (
     ValidationError,
 )
 from streams.settings import Settings
+from tests.bench.procstat import descendants
 from tests.factories import problem_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -120,27 +121,12 @@ def video_key(renderer: Renderer, script: dict[str, Any]) -> str:
 # --- process and media helpers -----------------------------------------------------------------
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
 def browser_pids() -> list[int]:
     """Chromium's main (browser) processes below this test process. Its helper processes
     rewrite their command line to one string carrying a ``--type=`` switch; the browser
     process does not. Nobody else's chromium is ever touched."""
-    tree = _children()
-    found, todo = [], list(tree.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        todo.extend(tree.get(pid, []))
+    found = []
+    for pid in descendants(os.getpid())[1:]:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:

@@ -12,15 +12,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from agents.draft import draft_scripts
-from connectors.kafka import KafkaEventProducer, ensure_topics
+from connectors.kafka import KafkaEventProducer
 from connectors.media.ffmpeg import probe
-from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
-from tests.integration.worker_process import start_worker, stop_worker
+from tests.integration.worker_process import running_worker
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +28,8 @@ Factory = tuple[Settings, AvroSerde, KafkaEventProducer]
 
 @pytest.fixture
 async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> AsyncIterator[Factory]:
-    settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
-    serde = AvroSerde(HttpSchemaRegistry(registry_url))
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
-    await producer.start()
-    proc = start_worker(settings, "render", tmp_path / "worker.log")
-    try:
-        yield settings, serde, producer
-    finally:
-        await producer.stop()
-        stop_worker(proc)
+    async with running_worker(settings, registry_url, "render", tmp_path / "worker.log") as running:
+        yield running
 
 
 async def _consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
