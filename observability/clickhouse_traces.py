@@ -14,6 +14,7 @@ only one process may open chdb; the process owning the warehouse turns them into
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,14 @@ _STATUSES = {
     StatusCode.ERROR: "STATUS_CODE_ERROR",
 }
 _STRING_MAP = "Map(LowCardinality(String), String)"
+# Table names are formatted into SQL text (DDL and FROM take no parameters): identifiers only.
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def _table(name: str) -> str:
+    if not _TABLE.fullmatch(name):
+        raise ValueError(f"not a table name: {name!r}")
+    return name
 
 
 def traces_ddl(table: str = TRACES_TABLE, *, ttl_days: int = DEFAULT_TTL_DAYS) -> str:
@@ -51,7 +60,7 @@ def traces_ddl(table: str = TRACES_TABLE, *, ttl_days: int = DEFAULT_TTL_DAYS) -
     whole parts instead of rewriting them.
     """
     _check_days(ttl_days)
-    return f"""CREATE TABLE IF NOT EXISTS {table} (
+    return f"""CREATE TABLE IF NOT EXISTS {_table(table)} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
@@ -89,10 +98,35 @@ TTL toDateTime(Timestamp) + INTERVAL {ttl_days} DAY
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
 
 
+def traces_ingest_ddl(table: str = TRACES_TABLE) -> list[str]:
+    """The statements (run them in order, after ``traces_ddl``) that let rows be inserted
+    through the ``Warehouse`` port: a ``Null``-engine table ``<table>_ingest`` whose columns are
+    ``INGEST_COLUMNS`` and a materialized view copying each insert into ``table``.
+
+    Why: the port only accepts plain identifiers as column names (it quotes them itself), and
+    the collector layout's ``Events.Timestamp``... are not. The ``Null`` table stores nothing;
+    the view renames the columns on the way in, inside the same insert.
+    """
+    table = _table(table)
+    ingest, view = f"{table}_ingest", f"{table}_mv"
+    columns = ",\n    ".join(
+        f"{plain} {_TRACE_TYPES[real]}"
+        for real, plain in zip(TRACE_COLUMNS, INGEST_COLUMNS, strict=True)
+    )
+    renames = ",\n    ".join(
+        f"{plain} AS `{real}`" for real, plain in zip(TRACE_COLUMNS, INGEST_COLUMNS, strict=True)
+    )
+    return [
+        f"CREATE TABLE IF NOT EXISTS {ingest} (\n    {columns}\n) ENGINE = Null",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {table} AS\n"
+        f"SELECT\n    {renames}\nFROM {ingest}",
+    ]
+
+
 def logs_ddl(table: str = LOGS_TABLE, *, ttl_days: int = DEFAULT_TTL_DAYS) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for log records correlated with spans by ``TraceId``."""
     _check_days(ttl_days)
-    return f"""CREATE TABLE IF NOT EXISTS {table} (
+    return f"""CREATE TABLE IF NOT EXISTS {_table(table)} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
     SpanId String CODEC(ZSTD(1)),
@@ -126,6 +160,7 @@ def journey_sql(table: str = TRACES_TABLE) -> str:
     The attribute is set on one span (the API request); the rest of the journey is found by
     trace id, which is what propagation through Kafka headers guarantees to share.
     """
+    table = _table(table)
     return f"""SELECT Timestamp, TraceId, SpanId, ParentSpanId, ServiceName, SpanName, SpanKind,
        Duration, StatusCode
 FROM {table}
@@ -133,7 +168,7 @@ WHERE TraceId IN (
     SELECT DISTINCT TraceId FROM {table}
     WHERE SpanAttributes['{PROBLEM_ATTRIBUTE}'] = {{problem:String}}
 )
-ORDER BY Timestamp, SpanId"""
+ORDER BY Timestamp, SpanId"""  # noqa: S608 (table checked by _table, problem is a parameter)
 
 
 TRACE_JOURNEY_SQL = journey_sql()
@@ -162,6 +197,35 @@ TRACE_COLUMNS = (
     "Links.TraceState",
     "Links.Attributes",
 )
+
+
+# Column -> type of the ingest table (same types as the traces table, flattened Nested).
+_TRACE_TYPES = {
+    "Timestamp": "DateTime64(9)",
+    "TraceId": "String",
+    "SpanId": "String",
+    "ParentSpanId": "String",
+    "TraceState": "String",
+    "SpanName": "LowCardinality(String)",
+    "SpanKind": "LowCardinality(String)",
+    "ServiceName": "LowCardinality(String)",
+    "ResourceAttributes": _STRING_MAP,
+    "ScopeName": "String",
+    "ScopeVersion": "String",
+    "SpanAttributes": _STRING_MAP,
+    "Duration": "UInt64",
+    "StatusCode": "LowCardinality(String)",
+    "StatusMessage": "String",
+    "Events.Timestamp": "Array(DateTime64(9))",
+    "Events.Name": "Array(LowCardinality(String))",
+    "Events.Attributes": f"Array({_STRING_MAP})",
+    "Links.TraceId": "Array(String)",
+    "Links.SpanId": "Array(String)",
+    "Links.TraceState": "Array(String)",
+    "Links.Attributes": f"Array({_STRING_MAP})",
+}
+# The same columns as plain identifiers, for inserts through the Warehouse port.
+INGEST_COLUMNS = tuple(c.replace(".", "_") for c in TRACE_COLUMNS)
 
 
 def span_json(span: ReadableSpan) -> dict[str, Any]:
@@ -205,8 +269,11 @@ def span_json(span: ReadableSpan) -> dict[str, Any]:
 
 
 def span_row(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The row of a ``span_json`` document keyed by column, in ``TRACE_COLUMNS`` order: insert
-    ``[list(row.values()) for row in rows]`` under ``TRACE_COLUMNS``.
+    """The row of a ``span_json`` document keyed by column, in ``TRACE_COLUMNS`` order.
+
+    Through the ``Warehouse`` port insert ``[list(row.values()) for row in rows]`` into
+    ``<table>_ingest`` under ``INGEST_COLUMNS`` (see ``traces_ingest_ddl``); a client that
+    accepts dotted names may insert into the table itself under ``TRACE_COLUMNS``.
 
     Timestamps stay integer epoch nanoseconds: ``DateTime64(9)`` keeps nanoseconds and a
     Python ``datetime`` would truncate them to microseconds (the Arrow path accepts integer
