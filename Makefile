@@ -58,6 +58,10 @@ lock: ## re-resolve pinned dependencies into requirements.lock (torch excluded: 
 	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 \
 		--override tools/torch-override.txt -o requirements.lock.tmp
 	grep -vE '^(torch|triton|nvidia-)[a-z0-9-]*==' requirements.lock.tmp > requirements.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 \
+		--override tools/torch-override.txt -o requirements.lock.tmp
+	# The images install runtime dependencies only (no test tools).
+	grep -vE '^(torch|triton|nvidia-)[a-z0-9-]*==' requirements.lock.tmp > requirements-runtime.lock
 	rm requirements.lock.tmp
 
 .PHONY: clean

@@ -48,12 +48,15 @@ def create_faust_app(settings: Settings, group: str, *, instance: str | None = N
     """A Faust app whose id (= consumer group) is ``group`` in the settings' namespace."""
     if not settings.kafka_bootstrap_servers:
         raise ValueError("kafka_bootstrap_servers must be set before creating the Faust app")
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.group(group),
         broker=broker_url(settings.kafka_bootstrap_servers),
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
+        # Faust keeps a per-app directory; without this it lands in the working directory.
+        datadir=str(settings.data_dir / "faust" / "{conf.name}-data"),
         web_enabled=False,
         # Topics come from the catalogue (streams.kafka.ensure_topics), never from Faust's
         # defaults; the leader topic is unused.
