@@ -89,18 +89,9 @@ class Resources:
     @property
     def artifacts(self) -> ArtifactStore:
         if self._artifacts is None:
-            from connectors.artifacts.factory import open_artifact_store
+            from connectors.artifacts.factory import artifact_store_for
 
-            s = self.settings
-            self._artifacts = open_artifact_store(
-                s.artifacts_url,
-                local_root=s.data_dir / "artifacts",
-                access_key=s.artifacts_access_key,
-                secret_key=s.artifacts_secret_key.get_secret_value()
-                if s.artifacts_secret_key
-                else None,
-                endpoint_url=s.artifacts_endpoint_url,
-            )
+            self._artifacts = artifact_store_for(self.settings)
         return self._artifacts
 
     @property

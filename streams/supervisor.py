@@ -229,17 +229,10 @@ async def running_factory(
 async def _dashboard_deps(
     settings: Settings, warehouse: Warehouse, stack: contextlib.AsyncExitStack
 ) -> DashboardDeps:
-    from connectors.artifacts.factory import open_artifact_store
+    from connectors.artifacts.factory import artifact_store_for
     from connectors.kafka_lag import consumer_lag
 
-    secret = settings.artifacts_secret_key
-    artifacts = open_artifact_store(
-        settings.artifacts_url,
-        local_root=settings.data_dir / "artifacts",
-        access_key=settings.artifacts_access_key,
-        secret_key=secret.get_secret_value() if secret else None,
-        endpoint_url=settings.artifacts_endpoint_url,
-    )
+    artifacts = artifact_store_for(settings)
     stack.push_async_callback(artifacts.close)
     groups = [settings.group(g) for g in (*GROUPS, "sink")]
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from connectors.artifacts.local import LocalArtifactStore
 from connectors.artifacts.port import ArtifactStore, InvalidArtifactKeyError
 from connectors.artifacts.s3 import S3ArtifactStore
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 
 def open_artifact_store(
@@ -41,3 +45,15 @@ def open_artifact_store(
     except InvalidArtifactKeyError as exc:
         # A bad prefix is a configuration mistake, reported like any other bad URL.
         raise ValueError(f"artifact store URL {url!r} has an invalid prefix: {exc}") from exc
+
+
+def artifact_store_for(settings: Settings) -> ArtifactStore:
+    """The store the settings describe (``data_dir/artifacts`` when no URL is set)."""
+    secret = settings.artifacts_secret_key
+    return open_artifact_store(
+        settings.artifacts_url,
+        local_root=settings.data_dir / "artifacts",
+        access_key=settings.artifacts_access_key,
+        secret_key=secret.get_secret_value() if secret else None,
+        endpoint_url=settings.artifacts_endpoint_url,
+    )

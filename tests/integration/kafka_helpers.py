@@ -5,8 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+
+async def committed_consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
+    """A started consumer of catalogue ``topics`` in ``settings``' namespace, from the start,
+    seeing committed records only (what a downstream agent would see)."""
+    consumer = AIOKafkaConsumer(
+        *(settings.topic(t) for t in topics),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    return consumer
 
 
 async def consume_until(

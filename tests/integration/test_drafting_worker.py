@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
@@ -16,7 +15,7 @@ from schemas.serializer import AvroSerde, subject_for
 from streams.dlq import read_dead_letters, replay
 from streams.settings import Settings
 from tests.factories import problem_event
-from tests.integration.kafka_helpers import consume_until
+from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 from tests.integration.worker_process import running_worker, start_worker, stop_worker
 
@@ -31,17 +30,6 @@ async def factory(
         settings, registry_url, "content", tmp_path / "worker.log"
     ) as running:
         yield running
-
-
-async def _consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        *(settings.topic(t) for t in topics),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    return consumer
 
 
 async def test_poison_goes_to_dlq_and_the_next_problem_is_drafted(
@@ -70,8 +58,8 @@ async def test_poison_goes_to_dlq_and_the_next_problem_is_drafted(
     )
 
     k = settings.draft_variants_per_problem
-    scripts_consumer = await _consumer(settings, "scripts.drafted")
-    dlq_consumer = await _consumer(settings, "problems.submitted.dlq")
+    scripts_consumer = await committed_consumer(settings, "scripts.drafted")
+    dlq_consumer = await committed_consumer(settings, "problems.submitted.dlq")
     try:
         scripts = await consume_until(scripts_consumer, lambda rs: len(rs) >= 2 * k, timeout=60)
         (letter,) = await consume_until(dlq_consumer, lambda rs: len(rs) >= 1, timeout=30)
@@ -117,7 +105,7 @@ async def test_retry_tier_is_held_until_due_then_processed(
     ]
     await producer.publish(settings.topic("problems.submitted.retry.1"), b"k", value, headers)
 
-    consumer = await _consumer(settings, "scripts.drafted")
+    consumer = await committed_consumer(settings, "scripts.drafted")
     try:
         scripts = await consume_until(
             consumer, lambda rs: len(rs) >= settings.draft_variants_per_problem, timeout=60
@@ -136,7 +124,7 @@ async def test_dlq_replay_republishes_original_bytes_once(
     topic = settings.topic("problems.submitted")
     poison = b"\x00\x00\x00\x00\x09still-garbage"
     await producer.publish(topic, b"p-key", poison, [("traceparent", b"00-aa-bb-01")])
-    dlq_consumer = await _consumer(settings, "problems.submitted.dlq")
+    dlq_consumer = await committed_consumer(settings, "problems.submitted.dlq")
     try:
         letters = await consume_until(dlq_consumer, lambda rs: len(rs) >= 1, timeout=30)
         assert await replay(settings, "problems.submitted", serde) == 1
@@ -151,7 +139,7 @@ async def test_dlq_replay_republishes_original_bytes_once(
     await pending_consumer.stop()
     assert [p.offset for p in pending] == [letters[1].offset]
 
-    source = await _consumer(settings, "problems.submitted")
+    source = await committed_consumer(settings, "problems.submitted")
     try:
         records = await consume_until(source, lambda rs: len(rs) >= 2, timeout=10)
     finally:
@@ -217,7 +205,7 @@ async def test_arm_weights_from_experiments_updated_steer_drafting(
     )
     await producer.stop()
     worker = start_worker(settings, "content", tmp_path / "weights-worker.log")
-    consumer = await _consumer(settings, "scripts.drafted")
+    consumer = await committed_consumer(settings, "scripts.drafted")
     try:
         k = settings.draft_variants_per_problem
         records = await consume_until(consumer, lambda rs: len(rs) >= k * 20, timeout=60)

@@ -4,13 +4,11 @@
 # ruff: noqa: F811 - pytest injects imported fixtures by name
 from __future__ import annotations
 
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from agents.draft import draft_scripts
 from connectors.artifacts.keys import content_key
@@ -20,9 +18,10 @@ from schemas.serializer import AvroSerde, subject_for
 from streams.events import derived_meta
 from streams.settings import Settings
 from tests.factories import problem_event
-from tests.integration.kafka_helpers import consume_until
+from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 from tests.integration.worker_process import running_worker
+from tests.media import tiny_mp4
 
 pytestmark = pytest.mark.integration
 Factory = tuple[Settings, AvroSerde, KafkaEventProducer]
@@ -40,12 +39,7 @@ async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> Asyn
 
 async def _render_event(settings: Settings, tmp_path: Path) -> dict[str, Any]:
     script = draft_scripts(problem_event(0), k=1)[0]
-    video = tmp_path / "short.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=108x192:rate=30",
-         "-t", "1", "-pix_fmt", "yuv420p", str(video)],
-        check=True,
-    )  # fmt: skip
+    video = tiny_mp4(tmp_path / "short.mp4")
     store = LocalArtifactStore(settings.data_dir / "artifacts")
     stored = await store.put_file(content_key("renders", "ab" * 32, "short.mp4"), video,
                                   content_type="video/mp4")  # fmt: skip
@@ -60,17 +54,6 @@ async def _render_event(settings: Settings, tmp_path: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    return consumer
-
-
 async def test_published_once_and_observed_at_every_window(
     factory: Factory, tmp_path: Path
 ) -> None:
@@ -81,8 +64,8 @@ async def test_published_once_and_observed_at_every_window(
     # The same event twice: a redelivery after a crash between upload and commit.
     await producer.publish_many([(topic, b"k", value, ()), (topic, b"k", value, ())])
 
-    shorts_consumer = await _consumer(settings, "shorts.published")
-    metrics_consumer = await _consumer(settings, "metrics.observed")
+    shorts_consumer = await committed_consumer(settings, "shorts.published")
+    metrics_consumer = await committed_consumer(settings, "metrics.observed")
     try:
         shorts = await consume_until(shorts_consumer, lambda rs: len(rs) >= 2, timeout=60)
         metrics = await consume_until(metrics_consumer, lambda rs: len(rs) >= 5, timeout=60)

@@ -3,7 +3,6 @@ the local fake with the real google client) once OAuth credentials are set."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from connectors.youtube.publisher import YouTubePublisher
 from streams.resources import Resources
 from streams.settings import Settings
 from tests.fakes.youtube_data import FakeYouTube, build_app
+from tests.media import tiny_mp4
 from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -30,13 +30,7 @@ def fake_youtube() -> Iterator[tuple[str, FakeYouTube]]:
 
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
-    path = tmp_path / "short.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=108x192:rate=30",
-         "-t", "1", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
+    return tiny_mp4(tmp_path / "short.mp4")
 
 
 async def test_the_simulator_is_the_default(tmp_path: Path, video: Path) -> None:

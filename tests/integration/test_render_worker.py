@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from agents.draft import draft_scripts
 from connectors.kafka import KafkaEventProducer
@@ -17,7 +16,7 @@ from connectors.media.ffmpeg import probe
 from schemas.serializer import AvroSerde, subject_for
 from streams.settings import Settings
 from tests.factories import problem_event
-from tests.integration.kafka_helpers import consume_until
+from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 from tests.integration.worker_process import running_worker
 
@@ -30,17 +29,6 @@ Factory = tuple[Settings, AvroSerde, KafkaEventProducer]
 async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> AsyncIterator[Factory]:
     async with running_worker(settings, registry_url, "render", tmp_path / "worker.log") as running:
         yield running
-
-
-async def _consumer(settings: Settings, *topics: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        *(settings.topic(t) for t in topics),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    return consumer
 
 
 async def _decode(serde: AvroSerde, records: list[Any], event_type: str) -> list[dict[str, Any]]:
@@ -67,9 +55,9 @@ async def test_scripts_become_videos_and_an_unrenderable_one_is_dead_lettered(
         ]
     )
 
-    boards = await _consumer(settings, "renders.storyboarded")
-    done = await _consumer(settings, "renders.completed")
-    dlq = await _consumer(settings, "scripts.drafted.dlq")
+    boards = await committed_consumer(settings, "renders.storyboarded")
+    done = await committed_consumer(settings, "renders.completed")
+    dlq = await committed_consumer(settings, "scripts.drafted.dlq")
     try:
         (completed,) = await _decode(
             serde,
