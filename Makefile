@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages the project needs at run time (installed by `make setup` when missing).
-APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum
+APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum prometheus prometheus-alertmanager
 export APT_PACKAGES
 
 .DEFAULT_GOAL := help

@@ -1,0 +1,1 @@
+"""Alert rules (one definition for Prometheus and the embedded evaluator) and their delivery."""
