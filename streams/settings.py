@@ -138,6 +138,33 @@ class Settings(BaseSettings):
     bandit_floor: float = Field(default=0.02, ge=0.0, le=0.1)
     decision_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
 
+    # Telemetry. Spans and logs go to ClickHouse through Kafka on the embedded default (kept
+    # ``telemetry_retention_days``); an OTLP/HTTP endpoint (a collector) receives spans too.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    telemetry_retention_days: int = Field(default=30, ge=1)
+    # Each worker serves Prometheus metrics on this port (0: a free port, announced in
+    # ``data_dir/targets`` for the embedded alert evaluator and a local Prometheus).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Error tracking: Sentry (or a compatible server) when a DSN is set.
+    sentry_dsn: SecretStr | None = None
+
+    # Alerts: the embedded evaluator (``munjero up``) and Alertmanager deliver to these.
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_starttls: bool = False
+    alert_email_from: str = "munjero-alerts@localhost"
+    alert_email_to: tuple[str, ...] = ()
+    alert_evaluate_every_s: float = Field(default=15.0, gt=0)
+    # A firing alert is sent again after this long (deduplicated in between).
+    alert_repeat_s: float = Field(default=14_400.0, gt=0)
+    # Multiplies every rule's windows and ``for`` durations in the embedded evaluator; tests
+    # shrink it (like ``retry_delay_factor``), production keeps 1.0.
+    alert_window_scale: float = Field(default=1.0, gt=0.0)
+
     @property
     def publishes_to_youtube(self) -> bool:
         return bool(self.youtube_client_id and self.youtube_refresh_token)
