@@ -28,7 +28,13 @@ up: setup ## keep the whole factory running (broker, registry, API, workers, sin
 test: setup ## lint, type-check, schema compatibility, then unit + integration tests
 	$(MAKE) --no-print-directory lint
 	$(PY) -m streams.compat_check
+	$(MAKE) --no-print-directory k8s-validate
 	$(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: k8s-validate
+k8s-validate: setup ## render every Kustomize overlay and validate every object (tools/k8s_validate.py)
+	$(PY) -m streams.generate --check
+	$(PY) -m tools.k8s_validate
 
 .PHONY: unit
 unit: setup ## fast unit tests only

@@ -18,6 +18,7 @@ from agents.drafting.template_writer import WRITER_ID as TEMPLATE_WRITER_ID
 from agents.drafting.template_writer import ScriptDraft, TemplateWriter
 from agents.drafting.writer_port import Fact, ScriptWriter, TemplateScriptWriter
 from agents.knowledge.chunking import sentences
+from observability import tracing
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
 from streams.catalogue import topic
@@ -160,16 +161,19 @@ class Retriever:
             # so a search answers "no facts" instead of failing every problem.
             await self.store.ensure_collection(self.collection, self.embedder.dim)
             self._ready = True
-        vector = (await asyncio.to_thread(self.embedder.embed_queries, [retrieval_query(problem)]))[
-            0
-        ]
-        hits = await self.store.search(
-            self.collection,
-            [float(x) for x in vector],
-            limit=self.top_k,
-            subject=problem["subject"],
-            language=problem["language"],
-        )
+        with tracing.span(
+            "retrieve facts", munjero__collection=self.collection, munjero__top_k=self.top_k
+        ) as span:
+            query = retrieval_query(problem)
+            vector = (await asyncio.to_thread(self.embedder.embed_queries, [query]))[0]
+            hits = await self.store.search(
+                self.collection,
+                [float(x) for x in vector],
+                limit=self.top_k,
+                subject=problem["subject"],
+                language=problem["language"],
+            )
+            span.set_attribute("munjero.hits", len(hits))
         return [
             Fact(h.chunk_id, round(float(h.score), 6), str(h.payload.get("text", "")))
             for h in hits

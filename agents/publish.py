@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from opentelemetry.trace import SpanKind
 
 from connectors.artifacts.port import ArtifactStore
 from connectors.artifacts.uris import key_for_uri
 from connectors.publishing.port import Upload, VideoPublisher
+from observability import metrics, tracing
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
 from streams.errors import ValidationError
@@ -71,9 +73,13 @@ class PublishStep:
             )
         with tempfile.TemporaryDirectory(prefix="munjero-publish-") as tmp:
             video = await self.artifacts.open_path(key, Path(tmp) / "short.mp4")
-            published = await self.publisher.publish(
-                upload_for(render, video, privacy_status=self.privacy_status)
-            )
+            with tracing.span("upload video", kind=SpanKind.CLIENT) as span:
+                published = await self.publisher.publish(
+                    upload_for(render, video, privacy_status=self.privacy_status)
+                )
+                span.set_attribute("munjero.platform", published.platform)
+                span.set_attribute("munjero.video_id", published.video_id)
+        metrics.SHORTS_PUBLISHED.labels(published.platform).inc()
         meta = derived_meta(render, STEP)
         record = {
             "meta": meta,

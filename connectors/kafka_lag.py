@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 LagRow = tuple[str, str, int, int]  # group, topic, partition, lag
@@ -34,3 +34,25 @@ async def consumer_lag(bootstrap: str, groups: Sequence[str]) -> list[LagRow]:
             await consumer.stop()
         with contextlib.suppress(Exception):
             await admin.close()
+
+
+async def topic_sizes(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+    """Records retained per topic (log-end minus log-start offsets, summed over partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await consumer.start()
+    try:
+        await consumer.topics()  # a full metadata fetch: partitions of every topic
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+        ]
+        if not partitions:
+            return {}
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        sizes: dict[str, int] = dict.fromkeys(topics, 0)
+        for tp in partitions:
+            sizes[tp.topic] += max(0, ends[tp] - starts[tp])
+        return sizes
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()

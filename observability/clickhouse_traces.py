@@ -279,7 +279,7 @@ def span_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     Python ``datetime`` would truncate them to microseconds (the Arrow path accepts integer
     ticks). ``KeyError``/``TypeError``/``ValueError`` mean a malformed document.
     """
-    resource = _string_map(doc["resource"])
+    resource = string_map(doc["resource"])
     scope_name, scope_version = doc["scope"]
     events: Sequence[Mapping[str, Any]] = doc["events"]
     links: Sequence[Mapping[str, Any]] = doc["links"]
@@ -296,17 +296,17 @@ def span_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         resource,
         str(scope_name),
         str(scope_version),
-        _string_map(doc["attributes"]),
+        string_map(doc["attributes"]),
         max(end - start, 0),
         str(doc["status"]),
         str(doc["status_message"]),
         [int(e["t"]) for e in events],
         [str(e["name"]) for e in events],
-        [_string_map(e["attributes"]) for e in events],
+        [string_map(e["attributes"]) for e in events],
         [str(link["trace_id"]) for link in links],
         [str(link["span_id"]) for link in links],
         [str(link["trace_state"]) for link in links],
-        [_string_map(link["attributes"]) for link in links],
+        [string_map(link["attributes"]) for link in links],
     )
     return dict(zip(TRACE_COLUMNS, values, strict=True))
 
@@ -316,7 +316,7 @@ def _json_attributes(attributes: Attributes) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
-def _string_map(attributes: Mapping[str, Any]) -> dict[str, str]:
+def string_map(attributes: Mapping[str, Any]) -> dict[str, str]:
     """The collector's ``AsString``: strings as is, booleans lowercase, numbers as written,
     arrays as JSON."""
     return {str(k): _as_string(v) for k, v in attributes.items()}

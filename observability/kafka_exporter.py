@@ -31,6 +31,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from observability.clickhouse_traces import span_json
 
@@ -303,6 +304,7 @@ def configure_tracing(
     otlp_endpoint: str | None = None,
     extra_exporters: Sequence[SpanExporter] = (),
     service_version: str | None = None,
+    sample_ratio: float = 1.0,
 ) -> TracerProvider:
     """A ``TracerProvider`` with one ``BatchSpanProcessor`` per exporter.
 
@@ -317,7 +319,10 @@ def configure_tracing(
     resource = Resource.create(
         {SERVICE_NAME: service_name, SERVICE_VERSION: service_version or _version()}
     )
-    provider = TracerProvider(resource=resource)
+    # Parent-based: a sampled request keeps every hop of its journey, an unsampled one none.
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio))
+    )
     exporters: list[SpanExporter] = []
     if kafka_bootstrap is not None and topic is not None:
         exporters.append(KafkaSpanExporter(KafkaSpanSink(kafka_bootstrap, topic)))

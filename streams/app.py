@@ -105,6 +105,7 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
     """
     settings = processor.settings
     spec = processor.spec
+    processor.group = str(app.conf.id)
     batch_max = processor.batch_max or BATCH_MAX
     physical = [settings.topic(spec.name), *(settings.topic(t) for t in spec.retry_topics)]
     for index, name in enumerate(physical):

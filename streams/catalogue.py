@@ -204,8 +204,34 @@ HEALTH_TOPIC = TopicSpec(
     ingest=False,
 )
 
+# Telemetry of every process (JSON documents, not Avro): the process that owns ClickHouse writes
+# them into the OpenTelemetry Collector layout (observability/telemetry_sink.py). Short
+# retention: ClickHouse keeps the history; Kafka only buffers.
+SPANS_TOPIC = TopicSpec(
+    name="otel.spans",
+    key="trace_id",
+    value_schema="",
+    partitions=3,
+    retention=timedelta(days=1),
+    role=TopicRole.INTERNAL,
+    description="Finished spans of every process (JSON, observability/clickhouse_traces.py).",
+    ingest=False,
+)
+LOGS_TOPIC = TopicSpec(
+    name="otel.logs",
+    key="service",
+    value_schema="",
+    partitions=3,
+    retention=timedelta(days=1),
+    role=TopicRole.INTERNAL,
+    description="Structured log records of every process (JSON, observability/logs.py).",
+    ingest=False,
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    EVENT_TOPICS + tuple(d for spec in EVENT_TOPICS for d in _derived(spec)) + (HEALTH_TOPIC,)
+    EVENT_TOPICS
+    + tuple(d for spec in EVENT_TOPICS for d in _derived(spec))
+    + (HEALTH_TOPIC, SPANS_TOPIC, LOGS_TOPIC)
 )
 _BY_NAME = {spec.name: spec for spec in ALL_TOPICS}
 

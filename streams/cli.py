@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,13 +29,11 @@ console = Console()
 
 
 def _settings() -> Settings:
+    from observability.telemetry import configure_logging
+
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("aiokafka", "faust", "mode", "httpx", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # JSON lines from the start; the process's telemetry set-up adds trace shipping later.
+    configure_logging(settings, "munjero-cli")
     return settings
 
 
@@ -76,11 +73,41 @@ def evaluator() -> None:
 
 
 @cli.command()
-def up() -> None:
+def up(
+    with_monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--with-monitoring", help="also run Debian's Prometheus and Alertmanager locally"
+        ),
+    ] = False,
+) -> None:
     """Run broker, registry, API, workers and sink until Ctrl-C."""
     from streams.supervisor import run_up
 
-    asyncio.run(run_up(_settings()))
+    asyncio.run(run_up(_settings(), with_monitoring=with_monitoring))
+
+
+@cli.command()
+def api() -> None:
+    """Run the producer API alone (broker, registry and ClickHouse URLs from the env)."""
+    from streams.supervisor import run_api_process
+
+    try:
+        asyncio.run(run_api_process(_settings()))
+    except ValueError as exc:
+        typer.echo(f"munjero api: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def registry(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(help="port to bind")] = 8081,
+) -> None:
+    """Run the Confluent-compatible schema registry alone (SQLite under MUNJERO_DATA_DIR)."""
+    from streams.supervisor import run_registry_process
+
+    asyncio.run(run_registry_process(_settings(), host, port))
 
 
 @cli.command()
@@ -93,6 +120,54 @@ def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. content"
     except ValueError as exc:  # unknown group or missing configuration
         typer.echo(f"munjero worker: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@cli.command()
+def doctor(
+    url: Annotated[
+        str | None, typer.Option(help="API base URL (default: MUNJERO_API_HOST:PORT)")
+    ] = None,
+) -> None:
+    """Run every readiness check of a running factory and print each one's status and latency.
+
+    The same checks as ``GET /readyz``: a canary round trip through the broker, the schema
+    registry, a ClickHouse write, a Qdrant search and each worker's own checks (browser launch).
+    Exit code 1 when anything is not ready, 2 when the API does not answer.
+    """
+    import httpx
+
+    settings = _settings()
+    base = url or f"http://{settings.api_host}:{settings.api_port}"
+    try:
+        answer = httpx.get(f"{base}/readyz", timeout=15.0)
+    except httpx.HTTPError as exc:
+        typer.echo(f"munjero doctor: the API at {base} does not answer ({exc})", err=True)
+        raise typer.Exit(2) from None
+    report = answer.json()
+    table = Table(title=f"munjero doctor: {base} is {report.get('status', '?')}")
+    for column in ("check", "status", "latency ms", "detail"):
+        table.add_column(column)
+    for name, check in report.get("checks", {}).items():
+        _doctor_row(table, name, check)
+        for worker, checks in (check.get("details") or {}).items():
+            if isinstance(checks, dict) and "status" not in checks:
+                for sub, result in checks.items():
+                    _doctor_row(table, f"  {worker} {sub}", result)
+            elif isinstance(checks, dict):
+                _doctor_row(table, f"  {worker}", checks)
+    console.print(table)
+    raise typer.Exit(0 if answer.status_code == 200 else 1)
+
+
+def _doctor_row(table: Table, name: str, check: dict[str, object]) -> None:
+    status = str(check.get("status", "?"))
+    colour = "green" if status == "ok" else "red"
+    table.add_row(
+        name,
+        f"[{colour}]{status}[/]",
+        str(check.get("latency_ms", "")),
+        str(check.get("error", ""))[:120],
+    )
 
 
 @topics_cli.command("list")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 
 import yaml
 
-from streams.catalogue import ALL_TOPICS, TopicSpec
+from observability import metrics
+from observability.alerts.rules import prometheus_rule_groups
+from observability.clickhouse_traces import LOGS_TABLE, TRACES_TABLE
+from streams.catalogue import ALL_TOPICS, EVENT_TOPICS, TopicSpec, ingested_topics
 from streams.ddl import DATABASE, schema_statements
 from streams.ddl_kafka import kafka_ingest_statements
 
@@ -81,10 +85,328 @@ def topics_yaml() -> str:
     return f"# {_NOTICE}\n{body}"
 
 
+# Who reads and writes what, per deployed service (KafkaUser ACLs). Consumed topics follow
+# streams/worker.py GROUPS (each agent's event topic, with its retry tiers); produced topics are
+# the agents' Emit targets plus the retry/DLQ topics of what they consume. Every service ships
+# telemetry to otel.spans / otel.logs.
+_TELEMETRY = ("otel.spans", "otel.logs")
+SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # service: (consumed event topics, produced event topics)
+    "api": ((), ("problems.submitted", "knowledge.ingested", "munjero.health")),
+    "content": (
+        ("problems.submitted", "knowledge.ingested"),
+        ("scripts.drafted", "knowledge.indexed"),
+    ),
+    "render": (("scripts.drafted",), ("renders.storyboarded", "renders.completed")),
+    "publish": (
+        ("renders.completed", "shorts.published"),
+        ("shorts.published", "metrics.observed"),
+    ),
+    "evaluator": ((), ("experiments.updated",)),
+}
+# Readers outside a consumer group (no group ACL needed beyond Describe).
+SERVICE_EXTRA_READS: dict[str, tuple[str, ...]] = {
+    "content": ("experiments.updated",),  # streams/weights.py: assigns every partition itself
+}
+
+
+def _topic_acl(name: str, operations: list[str]) -> dict[str, Any]:
+    return {
+        "resource": {"type": "topic", "name": name, "patternType": "literal"},
+        "operations": operations,
+        "host": "*",
+    }
+
+
+def kafka_user(service: str) -> dict[str, Any]:
+    """One Strimzi ``KafkaUser`` (SCRAM) whose ACLs allow exactly the service's traffic."""
+    consumed, produced = SERVICE_TOPICS[service]
+    reads: list[str] = []
+    writes: list[str] = list(produced) + list(_TELEMETRY)
+    for name in consumed:
+        spec = next(s for s in EVENT_TOPICS if s.name == name)
+        reads += [name, *spec.retry_topics]
+        writes += [*spec.retry_topics, spec.dlq_topic]
+    reads += SERVICE_EXTRA_READS.get(service, ())
+    acls = [_topic_acl(t, ["Read", "Describe"]) for t in dict.fromkeys(reads)]
+    acls += [_topic_acl(t, ["Write", "Describe"]) for t in dict.fromkeys(writes)]
+    if consumed:
+        acls.append(
+            {
+                "resource": {
+                    "type": "group",
+                    "name": f"munjero.{service}",
+                    "patternType": "literal",
+                },
+                "operations": ["Read", "Describe"],
+                "host": "*",
+            }
+        )
+    if service == "api":  # batches are written in Kafka transactions
+        acls.append(
+            {
+                "resource": {"type": "transactionalId", "name": "munjero", "patternType": "prefix"},
+                "operations": ["Write", "Describe"],
+                "host": "*",
+            }
+        )
+    acls.append({"resource": {"type": "cluster"}, "operations": ["IdempotentWrite"], "host": "*"})
+    return _kafka_user_doc(f"munjero-{service}", acls)
+
+
+def _kafka_user_doc(name: str, acls: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "strimzi.io/cluster": STRIMZI_CLUSTER,
+                "app.kubernetes.io/part-of": "munjero",
+            },
+        },
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }
+
+
+def clickhouse_user() -> dict[str, Any]:
+    """ClickHouse's Kafka engine: reads every ingested topic, one group per table."""
+    acls = [_topic_acl(s.name, ["Read", "Describe"]) for s in ingested_topics()]
+    acls.append(
+        {
+            "resource": {"type": "group", "name": "munjero.clickhouse.", "patternType": "prefix"},
+            "operations": ["Read", "Describe"],
+            "host": "*",
+        }
+    )
+    return _kafka_user_doc("munjero-clickhouse", acls)
+
+
+def operator_user() -> dict[str, Any]:
+    """``munjero dlq list|replay`` and ``munjero topics create``, run by an operator."""
+    acls = [_topic_acl(s.dlq_topic, ["Read", "Describe"]) for s in EVENT_TOPICS]
+    acls += [_topic_acl(s.name, ["Write", "Describe"]) for s in EVENT_TOPICS]
+    acls.append(
+        {
+            "resource": {"type": "group", "name": "munjero.dlq-replay", "patternType": "literal"},
+            "operations": ["Read", "Describe"],
+            "host": "*",
+        }
+    )
+    return _kafka_user_doc("munjero-operator", acls)
+
+
+def users_yaml() -> str:
+    docs = [kafka_user(s) for s in SERVICE_TOPICS] + [clickhouse_user(), operator_user()]
+    body = yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True)
+    return f"# {_NOTICE}\n{body}"
+
+
+def prometheus_rule_yaml() -> str:
+    """The embedded evaluator's rules as a Prometheus Operator ``PrometheusRule``."""
+    runbook = "https://github.com/munjero/munjero/blob/main/docs/runbook.md"
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "munjero", "labels": {"app.kubernetes.io/part-of": "munjero"}},
+        "spec": prometheus_rule_groups(runbook_base=runbook),
+    }
+    body = yaml.safe_dump(doc, sort_keys=False, width=200)
+    return (
+        f"# GENERATED by `python -m streams.generate` from observability/alerts/rules.py.\n{body}"
+    )
+
+
+def _panel(
+    pid: int, title: str, exprs: list[tuple[str, str]], unit: str, x: int, y: int
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(exprs)
+        ],
+    }
+
+
+def dashboard_json() -> str:
+    """The pipeline dashboard: every panel reads a metric named in observability/metrics.py."""
+    ev_in, ev_out = metrics.EVENTS_IN._name, metrics.EVENTS_OUT._name
+    failed, proc = metrics.EVENTS_FAILED._name, metrics.PROCESSING_SECONDS._name
+    render, api = metrics.RENDER_SECONDS._name, metrics.API_REQUESTS._name
+    api_s, quota = metrics.API_SECONDS._name, metrics.QUOTA_REMAINING._name
+    specs: list[tuple[str, list[tuple[str, str]], str]] = [
+        (
+            "Events in / out per agent",
+            [
+                (f"sum by (agent) (rate({ev_in}_total[5m]))", "in {{agent}}"),
+                (f"sum by (agent) (rate({ev_out}_total[5m]))", "out {{agent}}"),
+            ],
+            "ops",
+        ),
+        (
+            "Failure ratio per agent",
+            [
+                (
+                    f"sum by (agent) (rate({failed}_total[5m]))"
+                    f" / clamp_min(sum by (agent) (rate({ev_in}_total[5m])), 1e-9)",
+                    "{{agent}}",
+                )
+            ],
+            "percentunit",
+        ),
+        (
+            "Step latency p95",
+            [
+                (
+                    f"histogram_quantile(0.95, sum by (agent, le) (rate({proc}_bucket[5m])))",
+                    "{{agent}}",
+                )
+            ],
+            "s",
+        ),
+        (
+            "Render time p50 / p95",
+            [
+                (f"histogram_quantile(0.5, sum by (le) (rate({render}_bucket[15m])))", "p50"),
+                (f"histogram_quantile(0.95, sum by (le) (rate({render}_bucket[15m])))", "p95"),
+            ],
+            "s",
+        ),
+        (
+            "Consumer lag",
+            [(f"sum by (group, topic) ({metrics.CONSUMER_LAG})", "{{group}} {{topic}}")],
+            "short",
+        ),
+        (
+            "Dead letters",
+            [(f"sum by (topic) ({metrics.DEAD_LETTER_DEPTH})", "{{topic}}")],
+            "short",
+        ),
+        (
+            "API requests by status",
+            [(f"sum by (status) (rate({api}_total[5m]))", "{{status}}")],
+            "reqps",
+        ),
+        (
+            "API latency p99",
+            [
+                (
+                    f"histogram_quantile(0.99, sum by (route, le) (rate({api_s}_bucket[5m])))",
+                    "{{route}}",
+                )
+            ],
+            "s",
+        ),
+        (
+            "Shorts published today / YouTube quota left",
+            [(f"max({metrics.SHORTS_TODAY})", "shorts today"), (f"min({quota})", "quota units")],
+            "short",
+        ),
+        (
+            "Hours since the last published short",
+            [(f"(time() - max({metrics.LAST_PUBLISHED})) / 3600", "hours")],
+            "h",
+        ),
+    ]
+    panels = [
+        _panel(i + 1, title, exprs, unit, x=12 * (i % 2), y=8 * (i // 2))
+        for i, (title, exprs, unit) in enumerate(specs)
+    ]
+    dashboard = {
+        "title": "Munjero pipeline",
+        "uid": "munjero-pipeline",
+        "schemaVersion": 39,
+        "tags": ["munjero"],
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "label": "Prometheus",
+                }
+            ]
+        },
+        "panels": panels,
+    }
+    return json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
+
+
+def otel_collector_yaml() -> str:
+    """OpenTelemetry Collector (contrib) config: OTLP in, ClickHouse out, into the same
+    ``otel_traces`` / ``otel_logs`` tables the embedded default writes (clickhouse_traces.py)."""
+    config = {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": "0.0.0.0:4317"},
+                    "http": {"endpoint": "0.0.0.0:4318"},
+                }
+            }
+        },
+        "processors": {
+            "memory_limiter": {
+                "check_interval": "1s",
+                "limit_percentage": 80,
+                "spike_limit_percentage": 20,
+            },
+            "batch": {"timeout": "5s", "send_batch_size": 10000},
+        },
+        "exporters": {
+            "clickhouse": {
+                "endpoint": "${env:CLICKHOUSE_ENDPOINT}",
+                "username": "${env:CLICKHOUSE_USER}",
+                "password": "${env:CLICKHOUSE_PASSWORD}",
+                "database": DATABASE,
+                "traces_table_name": TRACES_TABLE,
+                "logs_table_name": LOGS_TABLE,
+                # The tables exist already (connectors/warehouse; same layout as the exporter's).
+                "create_schema": False,
+                "ttl": "720h",
+                "timeout": "10s",
+                "retry_on_failure": {"enabled": True},
+            }
+        },
+        "extensions": {"health_check": {"endpoint": "0.0.0.0:13133"}},
+        "service": {
+            "extensions": ["health_check"],
+            "pipelines": {
+                "traces": {
+                    "receivers": ["otlp"],
+                    "processors": ["memory_limiter", "batch"],
+                    "exporters": ["clickhouse"],
+                },
+                "logs": {
+                    "receivers": ["otlp"],
+                    "processors": ["memory_limiter", "batch"],
+                    "exporters": ["clickhouse"],
+                },
+            },
+        },
+    }
+    body = yaml.safe_dump(config, sort_keys=False)
+    return f"# {_NOTICE}\n{body}"
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "k8s/base/clickhouse/schema.sql": schema_sql,
     "k8s/base/clickhouse/kafka-ingest.sql": kafka_ingest_sql,
     "k8s/base/kafka/topics.yaml": topics_yaml,
+    "k8s/base/kafka/users.yaml": users_yaml,
+    "k8s/base/monitoring/prometheusrule.yaml": prometheus_rule_yaml,
+    "k8s/base/monitoring/dashboards/munjero-pipeline.json": dashboard_json,
+    "k8s/base/otel/collector.yaml": otel_collector_yaml,
 }
 
 

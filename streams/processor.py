@@ -12,6 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from opentelemetry.trace import Span
+
+from observability import metrics, tracing
+from observability.clickhouse_traces import PROBLEM_ATTRIBUTE
+from observability.errors import capture_step_error
+from observability.logs import correlation_id
+from observability.propagation import inject, process_span, publish_span
 from schemas.serializer import AvroSerde, subject_for
 from streams import events
 from streams.catalogue import TopicSpec, topic
@@ -108,6 +115,11 @@ class StepProcessor:
         self.settings = settings
         self.clock = clock
         self.counts: dict[str, int] = {"ok": 0, "retry": 0, "dlq": 0}
+        # The consumer group (span attribute); ``bind`` sets it from the Faust app.
+        self.group = ""
+        # Metric children resolved once: labels are this agent and its event topic.
+        self._in = metrics.EVENTS_IN.labels(agent, spec.name)
+        self._seconds = metrics.PROCESSING_SECONDS.labels(agent, spec.name)
 
     async def wait_until_due(self, msg: Message) -> None:
         """Retry tiers hold an event until its backoff has passed. Every event in one tier has
@@ -150,21 +162,47 @@ class StepProcessor:
         return outcomes
 
     async def _one(self, msg: Message) -> tuple[list[Outgoing], Outcome]:
-        try:
-            decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
-            outputs = await self.step(decoded.record)
-            encoded = await self._encode(outputs, msg.headers)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            route = route_failure(
-                self.spec,
-                msg.attempts,
-                exc,
-                now_ms=int(self.clock() * 1000),
-                delay_factor=self.settings.retry_delay_factor,
-            )
-            return await self._route(msg, route, exc), Outcome(route.kind.value, route=route)
+        """Decode, step, encode one message inside its ``process <topic>`` span."""
+        self._in.inc()
+        started = time.perf_counter()
+        key = msg.key.decode(errors="replace") if msg.key else None
+        with process_span(
+            tracing.tracer(),
+            msg.topic,
+            msg.headers,
+            agent=self.agent,
+            partition=msg.partition,
+            offset=msg.offset,
+            group=self.group,
+            key=key,
+        ) as span:
+            token = correlation_id.set("")
+            record: Record | None = None
+            try:
+                decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
+                record = decoded.record
+                _annotate(span, record)
+                outputs = await self.step(record)
+                encoded = await self._encode(outputs, msg.headers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                tracing.mark_error(span, exc)
+                route = route_failure(
+                    self.spec,
+                    msg.attempts,
+                    exc,
+                    now_ms=int(self.clock() * 1000),
+                    delay_factor=self.settings.retry_delay_factor,
+                )
+                metrics.EVENTS_FAILED.labels(self.agent, self.spec.name, route.kind.value).inc()
+                routed = await self._route(msg, route, exc, record)
+                return routed, Outcome(route.kind.value, route=route)
+            finally:
+                correlation_id.reset(token)
+                self._seconds.observe(time.perf_counter() - started)
+        for out in outputs:
+            metrics.EVENTS_OUT.labels(self.agent, out.topic).inc()
         return encoded, Outcome("ok", emitted=len(encoded))
 
     async def publish_now(
@@ -178,33 +216,54 @@ class StepProcessor:
     async def _encode(
         self, outputs: Sequence[Emit], headers: Sequence[tuple[str, bytes]]
     ) -> list[Outgoing]:
-        trace = [(k, v) for k, v in headers if k in ("traceparent", "tracestate")]
+        """Encode outputs; each gets a ``publish <topic>`` span (a child of the current process
+        span) whose context travels in its headers. Without a tracer the cause's trace headers
+        are forwarded unchanged, so a journey stays one trace either way."""
+        forwarded = [(k, v) for k, v in headers if k in ("traceparent", "tracestate")]
+        tracer = tracing.tracer()
         encoded: list[Outgoing] = []
         for out in outputs:
             spec = topic(out.topic)
             physical = self.settings.topic(spec.name)
-            value = await self.serde.encode_async(
-                subject_for(physical), spec.value_schema, out.record
-            )
+            with publish_span(tracer, physical, key=out.key) as span:
+                value = await self.serde.encode_async(
+                    subject_for(physical), spec.value_schema, out.record
+                )
+                trace = inject(forwarded) if span.get_span_context().is_valid else forwarded
             encoded.append((physical, out.key.encode(), value, trace))
         return encoded
 
-    async def _route(self, msg: Message, route: Route, exc: BaseException) -> list[Outgoing]:
+    async def _route(
+        self, msg: Message, route: Route, exc: BaseException, record: Record | None
+    ) -> list[Outgoing]:
         physical = self.settings.topic(route.topic)
         if route.kind is RouteKind.RETRY:
             log.info("retrying %s@%s/%s: %s", msg.topic, msg.partition, msg.offset, describe(exc))
             return [(physical, msg.key, msg.value or b"", retry_headers(msg, route, exc))]
-        log.warning(
+        # ERROR with the exception: the record reaches otel_logs with its fingerprint, which is
+        # how dead letters are grouped (error_groups) and what Sentry receives.
+        log.error(
             "dead-lettering %s@%s/%s after %d attempt(s): %s",
             msg.topic,
             msg.partition,
             msg.offset,
             route.attempts,
             describe(exc),
+            exc_info=exc,
+            extra={"munjero": _error_tags(self.agent, self.spec.name, record, exc)},
         )
-        record = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
-        value = await self.serde.encode_async(subject_for(physical), "StepFailed", record)
-        return [(physical, msg.key, value, [])]
+        capture_step_error(
+            exc,
+            topic=self.spec.name,
+            agent=self.agent,
+            problem_id=_problem_id(record),
+            fatal=isinstance(exc, FatalError),
+        )
+        dead = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
+        value = await self.serde.encode_async(subject_for(physical), "StepFailed", dead)
+        with publish_span(tracing.tracer(), physical, key=None):
+            trace = inject(())
+        return [(physical, msg.key, value, trace)]
 
     async def _publish_until_done(self, payload: Sequence[Outgoing]) -> None:
         """Outputs and failure routes must not be dropped: if the broker is down, keep trying
@@ -220,3 +279,31 @@ class StepProcessor:
                 log.error("cannot route failed event yet (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+
+def _problem_id(record: Record | None) -> str | None:
+    if not record:
+        return None
+    value = record.get("problem_id")
+    return str(value) if value else None
+
+
+def _annotate(span: Span, record: Record) -> None:
+    """Ids that make a span findable: the problem (the journey query) and the correlation id
+    (the log records of this step carry it too)."""
+    meta = record.get("meta")
+    if isinstance(meta, dict) and meta.get("correlation_id"):
+        correlation_id.set(str(meta["correlation_id"]))
+        span.set_attribute("munjero.correlation_id", str(meta["correlation_id"]))
+    if problem := _problem_id(record):
+        span.set_attribute(PROBLEM_ATTRIBUTE, problem)
+
+
+def _error_tags(
+    agent: str, topic_name: str, record: Record | None, exc: BaseException
+) -> dict[str, str]:
+    # Sentry keeps the first report of an exception (this log record), so its tags go here.
+    tags = {"agent": agent, "topic": topic_name, "fatal": str(isinstance(exc, FatalError)).lower()}
+    if problem := _problem_id(record):
+        tags["problem_id"] = problem
+    return tags

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,14 @@ from connectors.api.app import create_app
 from connectors.api.auth import ApiKeyStore
 from connectors.api.dashboard import DashboardDeps
 from connectors.api.deps import ApiDeps, build_default_deps
-from connectors.api.health import ReadinessCheck, broker_canary_check, health_topic_spec
+from connectors.api.health import (
+    ReadinessCheck,
+    broker_canary_check,
+    health_topic_spec,
+    vector_search_check,
+    warehouse_write_check,
+    workers_check,
+)
 from connectors.broker import EmbeddedBroker, free_port
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
@@ -43,8 +51,14 @@ from connectors.warehouse.factory import open_warehouse
 from connectors.warehouse.port import Warehouse
 from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
+from observability.alerts.runner import from_settings
+from observability.alerts.scrape import file_sd_targets
+from observability.ops_collector import OpsCollector, last_published, refresh_forever, registered
+from observability.process_server import ProcessServer
+from observability.telemetry import setup_telemetry
+from observability.telemetry_sink import TelemetrySink
 from schemas.serializer import AvroSerde, subject_for
-from streams.catalogue import ALL_TOPICS
+from streams.catalogue import ALL_TOPICS, TopicRole
 from streams.settings import Settings
 from streams.worker import GROUPS
 
@@ -106,19 +120,61 @@ def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) 
 
 
 def _ready_checks(
-    publisher: KafkaEventProducer, warehouse: Warehouse, registry: HttpSchemaRegistry, s: Settings
+    publisher: KafkaEventProducer,
+    warehouse: Warehouse,
+    registry: HttpSchemaRegistry,
+    s: Settings,
+    *,
+    with_workers: bool,
 ) -> list[ReadinessCheck]:
-    async def clickhouse() -> None:
-        await warehouse.ping()
-
     async def registry_answers() -> None:
         await registry.subject_versions(f"{s.topic_namespace}munjero.readiness-value")
 
-    return [
+    checks = [
         broker_canary_check(publisher, s.topic(health_topic_spec().name)),
-        ReadinessCheck("clickhouse", clickhouse),
+        warehouse_write_check(warehouse, s.clickhouse_database),
         ReadinessCheck("schema_registry", registry_answers),
     ]
+    if s.qdrant_url:  # a server: ask it directly (the embedded engine lives in the content worker)
+        checks.append(vector_search_check(s))
+    if with_workers:
+        # Each worker's own checks (vector search, browser launch) through its /readyz. Only
+        # where this process started them: in Kubernetes every worker has its own probes.
+        checks.append(workers_check(s.data_dir / "targets", expected=worker_jobs(s)))
+    return checks
+
+
+def worker_jobs(settings: Settings) -> list[str]:
+    return [f"munjero-worker-{group}" for group in GROUPS]
+
+
+def _announce(path: Path, address: str, job: str) -> Callable[[], None]:
+    """Announce a scrape target (file_sd format); returns the function that withdraws it."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": [address], "labels": {"job": job}}]))
+    tmp.replace(path)
+    return lambda: path.unlink(missing_ok=True)
+
+
+async def _refresh_ops(settings: Settings, warehouse: Warehouse, collector: OpsCollector) -> None:
+    from connectors.kafka_lag import consumer_lag, topic_sizes
+
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    groups = [settings.group(g) for g in (*GROUPS, "sink")]
+    dlqs = [s.name for s in ALL_TOPICS if s.role is TopicRole.DLQ]
+    physical = {settings.topic(name): name for name in dlqs}
+
+    async def lag() -> list[tuple[str, str, int, int]]:
+        return await consumer_lag(bootstrap, groups)
+
+    async def dead_letters() -> dict[str, int]:
+        sizes = await topic_sizes(bootstrap, list(physical))
+        return {physical[t]: n for t, n in sizes.items()}
+
+    async def published() -> tuple[float | None, int]:
+        return await last_published(warehouse, settings.clickhouse_database)
+
+    await refresh_forever(collector, lag=lag, dead_letters=dead_letters, published=published)
 
 
 @contextlib.asynccontextmanager
@@ -127,6 +183,10 @@ async def running_factory(
 ) -> AsyncIterator[RunningFactory]:
     """Start every part (embedded where nothing is configured); stop all of it on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Targets announced by processes of an earlier run that died without withdrawing them
+    # would read as services down: this supervisor starts every process there is.
+    for stale in (settings.data_dir / "targets").glob("*.json"):
+        stale.unlink(missing_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         broker: EmbeddedBroker | None = None
         if not settings.kafka_bootstrap_servers:
@@ -138,6 +198,8 @@ async def running_factory(
             )
         bootstrap = settings.kafka_bootstrap_servers or ""
         await ensure_topics(bootstrap, ALL_TOPICS, namespace=settings.topic_namespace)
+        telemetry = setup_telemetry(settings, "munjero-api")
+        stack.callback(telemetry.shutdown)
 
         host = settings.api_host
         port = port or settings.api_port
@@ -178,13 +240,38 @@ async def running_factory(
         stack.push_async_callback(
             _cancel, asyncio.create_task(_run_evaluator(settings, warehouse, serde, publisher))
         )
+        telemetry_sink = TelemetrySink(settings, warehouse)
+        await telemetry_sink.ensure_tables()
+        stop_telemetry = asyncio.Event()
+        telemetry_task = asyncio.create_task(telemetry_sink.run(stop_telemetry), name="otel-sink")
+
+        async def stop_telemetry_sink() -> None:
+            stop_telemetry.set()
+            with contextlib.suppress(Exception):
+                await telemetry_task
+
+        stack.push_async_callback(stop_telemetry_sink)
+        stop_alerts = asyncio.Event()
+        alerts = from_settings(settings, lambda: file_sd_targets(settings.data_dir / "targets"))
+        alerts_task = asyncio.create_task(alerts.run(stop_alerts), name="alerts")
+
+        async def stop_alert_runner() -> None:
+            stop_alerts.set()
+            with contextlib.suppress(Exception):
+                await alerts_task
+
+        stack.push_async_callback(stop_alert_runner)
+        collector = stack.enter_context(registered(OpsCollector()))
+        stack.push_async_callback(
+            _cancel, asyncio.create_task(_refresh_ops(settings, warehouse, collector))
+        )
 
         deps: ApiDeps = await build_default_deps(
             settings,
             publisher,
             serde,
             WarehouseStatusReader(warehouse, settings.clickhouse_database),
-            _ready_checks(publisher, warehouse, registry, settings),
+            _ready_checks(publisher, warehouse, registry, settings, with_workers=with_workers),
         )
         stack.push_async_callback(deps.aclose)
         deps.dashboard = await _dashboard_deps(settings, warehouse, stack)
@@ -192,30 +279,11 @@ async def running_factory(
         if registry_app is not None:
             app.mount("/registry", registry_app)
 
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,  # request metrics belong in /metrics, not in the log
-                proxy_headers=False,
-            )
-        )
-        serve_task = asyncio.create_task(server.serve(), name="api")
+        await _serve(stack, app, host, port)
 
-        async def stop_server() -> None:
-            server.should_exit = True
-            await serve_task
-
-        stack.push_async_callback(stop_server)
-        while not server.started:
-            if serve_task.done():
-                serve_task.result()  # re-raise why it could not bind
-                raise RuntimeError("the API server stopped during start-up")
-            await asyncio.sleep(0.02)
-
+        targets = settings.data_dir / "targets"
+        targets.mkdir(parents=True, exist_ok=True)
+        stack.callback(_announce(targets / "api.json", f"{host}:{port}", "munjero-api"))
         dev_key = ApiKeyStore.load(settings.resolved_api_keys_file).create_key(
             "development", ALL_SCOPES
         )
@@ -224,6 +292,111 @@ async def running_factory(
             running.workers = spawn_workers(settings)
             stack.callback(stop_processes, running.workers)
         yield running
+
+
+async def _serve(stack: contextlib.AsyncExitStack, app: Any, host: str, port: int) -> None:
+    """Serve ``app`` with uvicorn until ``stack`` closes; return once it accepts connections."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,  # request metrics belong in /metrics, not in the log
+            proxy_headers=False,
+        )
+    )
+    serve_task = asyncio.create_task(server.serve(), name=f"http:{port}")
+
+    async def stop_server() -> None:
+        server.should_exit = True
+        await serve_task
+
+    stack.push_async_callback(stop_server)
+    while not server.started:
+        if serve_task.done():
+            serve_task.result()  # re-raise why it could not bind
+            raise RuntimeError("the HTTP server stopped during start-up")
+        await asyncio.sleep(0.02)
+
+
+def _registry_client(settings: Settings) -> HttpSchemaRegistry:
+    if not settings.schema_registry_url:
+        raise ValueError("MUNJERO_SCHEMA_REGISTRY_URL must be set")
+    password = settings.schema_registry_password
+    return HttpSchemaRegistry(
+        settings.schema_registry_url,
+        username=settings.schema_registry_user,
+        password=password.get_secret_value() if password else None,
+    )
+
+
+async def run_api_process(settings: Settings) -> None:
+    """``munjero api``: the producer API alone, against a broker, a registry and ClickHouse
+    configured in the environment (Kubernetes: one Deployment/Rollout, N replicas). No
+    embedded broker, sink, evaluator or workers."""
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("MUNJERO_KAFKA_BOOTSTRAP_SERVERS must be set for the API")
+    registry = _registry_client(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(registry.close)
+        telemetry = setup_telemetry(settings, "munjero-api")
+        stack.callback(telemetry.shutdown)
+        serde = AvroSerde(registry)
+        publisher = KafkaEventProducer(
+            settings.kafka_bootstrap_servers, client_id="munjero-api", send_timeout_s=5.0
+        )
+        await publisher.start()
+        stack.push_async_callback(publisher.stop)
+        warehouse = open_warehouse(settings)
+        stack.push_async_callback(warehouse.close)
+        deps = await build_default_deps(
+            settings,
+            publisher,
+            serde,
+            WarehouseStatusReader(warehouse, settings.clickhouse_database),
+            _ready_checks(publisher, warehouse, registry, settings, with_workers=False),
+        )
+        stack.push_async_callback(deps.aclose)
+        deps.dashboard = await _dashboard_deps(settings, warehouse, stack)
+        await _serve(stack, create_app(deps), settings.api_host, settings.api_port)
+        log.info("API listening on %s:%d", settings.api_host, settings.api_port)
+        await wait_for_signal()
+
+
+async def run_registry_process(settings: Settings, host: str, port: int) -> None:
+    """``munjero registry``: the Confluent-compatible schema registry alone (SQLite under
+    ``data_dir``), with its own liveness and readiness probes."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        telemetry = setup_telemetry(settings, "munjero-registry")
+        stack.callback(telemetry.shutdown)
+        store = RegistryStore(settings.data_dir / "registry.sqlite3")
+        stack.callback(store.close)
+        app = FastAPI(title="munjero schema registry")
+        app.include_router(registry_router(store))
+
+        async def store_answers() -> None:
+            await asyncio.to_thread(store.subjects)
+
+        checks = [ReadinessCheck("store", store_answers)]
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> Any:
+            from connectors.api.errors import json_response
+            from connectors.api.health import run_checks
+
+            ready, report = await run_checks(checks)
+            return json_response(200 if ready else 503, report)
+
+        await _serve(stack, app, host, port)
+        log.info("schema registry listening on %s:%d", host, port)
+        await wait_for_signal()
 
 
 async def _dashboard_deps(
@@ -270,21 +443,41 @@ async def _run_evaluator(
 
 async def run_evaluator_process(settings: Settings) -> None:
     """``munjero evaluator``: the A/B evaluator on its own (production: next to a ClickHouse
-    server; on the embedded default it runs inside ``munjero up``)."""
-    if not (settings.kafka_bootstrap_servers and settings.schema_registry_url):
-        raise ValueError(
-            "MUNJERO_KAFKA_BOOTSTRAP_SERVERS and MUNJERO_SCHEMA_REGISTRY_URL must be set"
-        )
-    registry = HttpSchemaRegistry(settings.schema_registry_url)
+    server; on the embedded default it runs inside ``munjero up``). It also exports the
+    system-wide gauges (consumer lag, dead-letter depth, last publish): one replica, so each
+    series has one source."""
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("MUNJERO_KAFKA_BOOTSTRAP_SERVERS must be set")
+    registry = _registry_client(settings)
+    telemetry = setup_telemetry(settings, "munjero-evaluator")
     producer = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id="munjero-evaluator")
     warehouse = open_warehouse(settings)
+    collector = OpsCollector()
+
+    async def warehouse_answers() -> None:
+        await warehouse.ping()
+
+    loop = asyncio.get_running_loop()
+    server = ProcessServer(
+        host="0.0.0.0" if settings.metrics_port else "127.0.0.1",  # noqa: S104 - k8s probes
+        port=settings.metrics_port,
+        checks=[ReadinessCheck("clickhouse", warehouse_answers)],
+        loop_getter=lambda: loop,
+        job="munjero-evaluator",
+    )
     await producer.start()
-    try:
-        await _run_evaluator(settings, warehouse, AvroSerde(registry), producer)
-    finally:
-        await producer.stop()
-        await warehouse.close()
-        await registry.close()
+    with registered(collector):
+        server.start()
+        ops = asyncio.create_task(_refresh_ops(settings, warehouse, collector))
+        try:
+            await _run_evaluator(settings, warehouse, AvroSerde(registry), producer)
+        finally:
+            await _cancel(ops)
+            server.stop()
+            await producer.stop()
+            await warehouse.close()
+            await registry.close()
+            telemetry.shutdown()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -302,11 +495,21 @@ async def wait_for_signal() -> None:
     await stop.wait()
 
 
-async def run_up(settings: Settings) -> None:
+async def run_up(settings: Settings, *, with_monitoring: bool = False) -> None:
     from rich.console import Console
 
     console = Console()
-    async with running_factory(settings) as factory:
+    async with contextlib.AsyncExitStack() as stack:
+        factory = await stack.enter_async_context(running_factory(settings))
+        if with_monitoring:
+            from observability.monitoring import local_monitoring
+
+            # Prometheus finds the API and every worker in data_dir/targets (file_sd).
+            monitoring = await asyncio.to_thread(
+                stack.enter_context, local_monitoring(factory.settings)
+            )
+            console.print(f"  Prometheus      {monitoring.prometheus_url}")
+            console.print(f"  Alertmanager    {monitoring.alertmanager_url}")
         s = factory.settings
         console.print(f"[bold green]munjero is up[/] (data in {s.data_dir})")
         console.print(f"  API             {factory.api_url}  (OpenAPI: {factory.api_url}/docs)")

@@ -6,15 +6,19 @@ Each group is its own consumer group and process, so groups scale (and crash) in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
 from agents import draft, index, metrics_poller, publish
 from agents.render import agent as render
+from connectors.api.health import ReadinessCheck
 from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
+from observability.process_server import ProcessServer
+from observability.telemetry import setup_telemetry
 from schemas.serializer import AvroSerde
 from streams.app import create_faust_app
 from streams.processor import Publisher, StepProcessor
@@ -53,6 +57,7 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     publisher = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id=f"munjero-{group}")
     app = create_faust_app(settings, group, instance=f"{group}-{settings.worker_instance}")
     resources = Resources(settings)
+    app.conf.munjero_resources = resources  # the worker's readiness checks use the same clients
     processors = [
         register(app, settings, serde, publisher, resources) for register in GROUPS[group]
     ]
@@ -67,10 +72,57 @@ def build_worker_app(settings: Settings, group: str) -> tuple[faust.App, list[St
     return app, processors
 
 
+def readiness_checks(group: str, resources: Resources) -> list[ReadinessCheck]:
+    """What a worker of ``group`` must be able to do to be useful, checked for real."""
+    settings = resources.settings
+    if group == "content":
+
+        async def vector_search() -> None:
+            store, dim = resources.vector_store, resources.embedder.dim
+            await store.ensure_collection(settings.qdrant_collection, dim)
+            probe = [1.0] + [0.0] * (dim - 1)  # a unit vector: cosine needs a non-zero norm
+            await store.search(settings.qdrant_collection, probe, limit=1)
+
+        return [ReadinessCheck("qdrant", vector_search, timeout_s=8.0)]
+    if group == "render":
+        return [ReadinessCheck("browser", _cached(resources.browser.check, 30.0), timeout_s=8.0)]
+    return []
+
+
+def _cached(check: Callable[[], Awaitable[None]], ttl_s: float) -> Callable[[], Awaitable[None]]:
+    """A passing check is trusted for ``ttl_s``: launching chromium on every probe would cost
+    the render worker a core every few seconds."""
+    passed_at = [float("-inf")]
+
+    async def cached() -> None:
+        if time.monotonic() - passed_at[0] < ttl_s:
+            return
+        await check()
+        passed_at[0] = time.monotonic()
+
+    return cached
+
+
 def run_worker(settings: Settings, group: str) -> None:
     """Run ``group`` until SIGTERM/SIGINT (Faust's worker owns the event loop)."""
+    telemetry = setup_telemetry(settings, f"munjero-{group}")
     app, _ = build_worker_app(settings, group)
+    resources: Resources = app.conf.munjero_resources
+    server = ProcessServer(
+        host="0.0.0.0" if settings.metrics_port else "127.0.0.1",  # noqa: S104 - k8s probes
+        port=settings.metrics_port,
+        checks=readiness_checks(group, resources),
+        loop_getter=lambda: app.loop,
+        targets_dir=settings.data_dir / "targets",
+        job=f"munjero-worker-{group}",
+        labels={"group": group, "instance_id": settings.worker_instance},
+    )
+    server.start()
     level = "warn" if settings.log_level.upper() in ("INFO", "WARNING", "WARN") else "debug"
     worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
     logging.getLogger("faust").setLevel(logging.WARNING)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        server.stop()
+        telemetry.shutdown()

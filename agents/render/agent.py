@@ -11,6 +11,7 @@ import faust
 
 from agents.render.pipeline import Renderer
 from connectors.artifacts.port import StoredArtifact
+from observability import metrics
 from schemas.serializer import AvroSerde
 from streams import app as streams_app
 from streams.events import derived_id, derived_meta
@@ -79,6 +80,8 @@ class RenderStep:
                 )
 
         result = await self.renderer.render(script, on_storyboard=on_storyboard)
+        if not result.cache_hit:
+            metrics.RENDER_SECONDS.labels(script["language"]).observe(result.render_ms / 1000)
         completed = {
             "meta": derived_meta(script, STEP),
             "render_id": render_id(script),

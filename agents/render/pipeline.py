@@ -29,6 +29,7 @@ from connectors.artifacts.port import ArtifactStore, StoredArtifact
 from connectors.browser.chromium import ChromiumRenderer
 from connectors.media import ffmpeg
 from connectors.tts.port import TextToSpeech
+from observability import tracing
 from streams.errors import RenderCrashedError, RenderRejectedError
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,10 @@ class Renderer:
         with tempfile.TemporaryDirectory(prefix="munjero-render-", dir=self.config.workdir) as tmp:
             work = Path(tmp)
             lines = narration(script)
-            speech = await self.tts.synthesize([line.text for line in lines], script["language"])
+            with tracing.span("tts synthesize", munjero__language=script["language"]):
+                speech = await self.tts.synthesize(
+                    [line.text for line in lines], script["language"]
+                )
             t = mark("tts", started)
             timeline = build_timeline(
                 lines, speech.phrases, speech.duration, int(script["countdown_seconds"])
@@ -153,9 +157,11 @@ class Renderer:
             t = mark("assets", t)
             stills, caption_boxes, content_boxes, storyboard, blocked = visuals
             out = work / "short.mp4"
-            await self._encode(work, stills, frames, soundtrack, out, timeline.duration)
+            with tracing.span("ffmpeg encode", munjero__frames=len(frames)):
+                await self._encode(work, stills, frames, soundtrack, out, timeline.duration)
             t = mark("encode", t)
-            reasons = await self._gate(out, timeline, lufs, caption_boxes, content_boxes)
+            with tracing.span("quality gate"):
+                reasons = await self._gate(out, timeline, lufs, caption_boxes, content_boxes)
             t = mark("gate", t)
             if reasons:
                 raise RenderRejectedError("quality gate failed: " + "; ".join(reasons))
@@ -271,9 +277,10 @@ class Renderer:
         key_frames: dict[str, bytes] = {}
         htmls = [_scene(shot, script, self.theme, has_logo) for shot in shots]
         distinct = list(dict.fromkeys(htmls))
-        async with self.browser.job(pages=SCREENSHOT_PAGES) as job:
-            taken = await job.screenshots(distinct, measure=MEASURED, fit=".stage")
-            blocked = list(job.blocked)
+        with tracing.span("browser screenshots", munjero__pictures=len(distinct)):
+            async with self.browser.job(pages=SCREENSHOT_PAGES) as job:
+                taken = await job.screenshots(distinct, measure=MEASURED, fit=".stage")
+                blocked = list(job.blocked)
         for k, (html, (data, boxes)) in enumerate(zip(distinct, taken, strict=True)):
             path = work / f"shot-{k:03d}.jpg"
             path.write_bytes(data)

@@ -7,6 +7,7 @@ so the same app serves under uvicorn, in tests over ``httpx.ASGITransport``, and
 from __future__ import annotations
 
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.responses import Response
 
 from connectors.api.dashboard import dashboard_routes
@@ -19,6 +20,7 @@ from connectors.api.models import Liveness, Readiness
 from connectors.api.openapi import install_openapi
 from connectors.api.routes_knowledge import knowledge_routes
 from connectors.api.routes_problems import problems_routes
+from connectors.api.telemetry import RequestTelemetry
 from streams import __version__
 
 DESCRIPTION = """
@@ -57,6 +59,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=deps.settings.api_max_body_bytes)
+    # Outermost: the span and the latency cover the body-size check and error handling too.
+    app.add_middleware(RequestTelemetry)
     gateway = Gateway(deps)
     problems_routes(app, gateway)
     knowledge_routes(app, gateway)
@@ -85,6 +89,12 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def readyz() -> Response:
         ready, report = await run_checks(deps.ready_checks)
         return json_response(200 if ready else 503, report)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        # Unauthenticated like the probes: in Kubernetes only the monitoring namespace may
+        # reach it (NetworkPolicy); it carries counts, never payloads.
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     install_openapi(app, deps.settings)
     return app

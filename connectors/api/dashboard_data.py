@@ -15,6 +15,7 @@ from typing import Any
 
 from agents.experiments.stats import ArmCounts, beta_binomial
 from connectors.warehouse.port import Warehouse
+from observability.error_groups import ERROR_GROUPS, ERROR_GROUPS_DASHBOARD
 from streams import dashboards
 from streams.ddl_analytics import ARM_WINDOW_STATS
 
@@ -28,6 +29,10 @@ LagSource = Callable[[], Awaitable[Sequence[LagRow]]]
 WINDOWS = ("1h", "6h", "24h", "72h", "7d")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 TOP_SHORTS = 10
+ERROR_GROUPS_SHOWN = 20
+_TABLE_EXISTS = (
+    "SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {table:String}"
+)
 _EXPERIMENT_WINDOWS = (
     "SELECT DISTINCT experiment_id, window FROM {db:Identifier}.{view:Identifier} "
     "WHERE shorts > 0 ORDER BY experiment_id"
@@ -116,6 +121,18 @@ async def consumer_lag(source: LagSource | None) -> list[dict[str, Any]] | None:
     ]
 
 
+async def error_groups(warehouse: Warehouse, database: str) -> list[dict[str, Any]]:
+    """The most recently seen error groups, or none when ``error_groups`` does not exist yet:
+    a data directory from before error tracking, or the telemetry sink has not run. Checked
+    rather than caught, so a warehouse that is down still answers 503, not an empty panel."""
+    found = await warehouse.query(_TABLE_EXISTS, {"db": database, "table": ERROR_GROUPS})
+    if not found or not found[0]["n"]:
+        return []
+    return await dashboards.run(
+        warehouse, ERROR_GROUPS_DASHBOARD, database, limit=ERROR_GROUPS_SHOWN
+    )
+
+
 async def snapshot(
     warehouse: Warehouse, database: str, since: date, lag: LagSource | None
 ) -> dict[str, Any]:
@@ -125,7 +142,7 @@ async def snapshot(
         return await dashboards.run(warehouse, name, database, **params)
 
     # Sequential on purpose: the embedded warehouse serialises queries anyway, and a server
-    # should not get a burst of seven from one page view.
+    # should not get a burst of nine from one page view.
     day = since.isoformat()
     funnel = await run("pipeline_funnel", since=day)
     return {
@@ -134,6 +151,7 @@ async def snapshot(
         "funnel": funnel[0] if funnel else {},
         "failure_rate": await run("failure_rate", since=day),
         "dead_letters": await run("dead_letters"),
+        "errors": await error_groups(warehouse, database),
         "consumer_lag": await consumer_lag(lag),
         "top_shorts": await run("top_shorts", limit=TOP_SHORTS),
         "experiments": await experiments(warehouse, database),

@@ -26,6 +26,9 @@ from connectors.api.deps import ApiDeps
 from connectors.api.errors import JSON, ServiceUnavailable
 from connectors.api.idempotency import MAX_KEY_LENGTH, Answer, answer_once
 from connectors.api.ports import Message
+from observability import tracing
+from observability.clickhouse_traces import PROBLEM_ATTRIBUTE
+from observability.propagation import inject, publish_span
 from streams.errors import BrokerUnavailableError
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,19 @@ def trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
     if tracestate:
         out.append(("tracestate", tracestate.encode()))
     return out
+
+
+def traced_headers(
+    topic: str, entity_id: str, headers: Headers, *, attribute: str = PROBLEM_ATTRIBUTE
+) -> list[tuple[str, bytes]]:
+    """The Kafka headers of one published event: a ``publish <topic>`` span (child of the
+    request's span) tagged with the entity id (what the journey query looks up), its context
+    injected. Untraced, the client's valid ``traceparent`` is forwarded as is."""
+    with publish_span(tracing.tracer(), topic, key=entity_id) as span:
+        if not span.get_span_context().is_valid:
+            return trace_headers(headers)
+        span.set_attribute(attribute, entity_id)
+        return inject()
 
 
 def idempotency_key(headers: Headers) -> str | None:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from connectors.api.auth import KNOWLEDGE_WRITE
 from connectors.api.errors import error_responses
-from connectors.api.gateway import Gateway, idempotency_key, parse_body, trace_headers
+from connectors.api.gateway import Gateway, idempotency_key, parse_body, traced_headers
 from connectors.api.idempotency import Answer
 from connectors.api.models import KnowledgeAccepted, KnowledgeDeletion, KnowledgeIn
 from connectors.api.openapi import write_operation
@@ -76,7 +76,10 @@ def knowledge_routes(app: FastAPI, gw: Gateway) -> None:
             ids = submission_ids(KNOWLEDGE_EVENT, principal.producer, basis, 0, doc.document_id)
             record = knowledge_record(doc, ids, principal.producer, now())
             value = serde.encode(subject, KNOWLEDGE_EVENT, record)
-            await gw.publish([(topic, ids.entity_id.encode(), value, trace_headers(headers))])
+            headers_out = traced_headers(
+                topic, ids.entity_id, headers, attribute="munjero.document_id"
+            )
+            await gw.publish([(topic, ids.entity_id.encode(), value, headers_out)])
             accepted = {
                 "document_id": ids.entity_id,
                 "event_id": ids.event_id,

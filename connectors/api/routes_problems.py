@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from connectors.api.auth import PROBLEMS_READ, PROBLEMS_WRITE, Principal
 from connectors.api.errors import NotFound, ServiceUnavailable, error_responses, json_response
-from connectors.api.gateway import Gateway, idempotency_key, parse_body, trace_headers
+from connectors.api.gateway import Gateway, idempotency_key, parse_body, traced_headers
 from connectors.api.idempotency import Answer
 from connectors.api.models import (
     PROBLEM_EXAMPLE,
@@ -65,7 +65,7 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
         record = problem_record(problem, ids, principal.producer, now())
         value = serde.encode(subject, PROBLEM_EVENT, record)
         # Keyed by problem_id: every event of one problem stays in one partition, in order.
-        return (topic, ids.entity_id.encode(), value, trace_headers(headers))
+        return (topic, ids.entity_id.encode(), value, traced_headers(topic, ids.entity_id, headers))
 
     @app.post(
         "/v1/problems",

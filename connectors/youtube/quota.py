@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from observability.metrics import QUOTA_REMAINING
+
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
 DEFAULT_DAILY_UNITS = 10_000
 # Costs from the YouTube Data API quota calculator
@@ -90,12 +92,14 @@ class QuotaBudget:
             row = db.execute("SELECT units FROM quota_usage WHERE day = ?", (day,)).fetchone()
             used = row[0] if row else 0
             if used + units > self.daily_units:
+                QUOTA_REMAINING.set(max(self.daily_units - used, 0))
                 return next_quota_day_start(now)
             db.execute(
                 "INSERT INTO quota_usage (day, units) VALUES (?, ?)"
                 " ON CONFLICT (day) DO UPDATE SET units = units + excluded.units",
                 (day, units),
             )
+        QUOTA_REMAINING.set(max(self.daily_units - used - units, 0))
         return None
 
     def record(self, units: int) -> None:
@@ -117,6 +121,7 @@ class QuotaBudget:
                 " ON CONFLICT (day) DO UPDATE SET units = MAX(units, excluded.units)",
                 (quota_day(now).isoformat(), self.daily_units),
             )
+        QUOTA_REMAINING.set(0)
         return next_quota_day_start(now)
 
     def used(self, day: date) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
+from observability.error_groups import error_groups_statements
 from streams import dashboards
 from tests import sample_events as samples
 from tests.warehouse_loader import Event, load_events
@@ -54,7 +55,7 @@ def _records(events: list[Event], topic: str) -> list[dict[str, Any]]:
 
 def test_every_dashboard_is_tested() -> None:
     tested = {"daily_output", "pipeline_funnel", "failure_rate", "dead_letters", "top_shorts",
-              "experiment_arms"}  # fmt: skip
+              "experiment_arms", "error_groups"}  # fmt: skip
     assert set(dashboards.names()) == tested
 
 
@@ -154,3 +155,10 @@ async def test_a_later_snapshot_of_a_window_supersedes(
         {"s": first["short_id"], "w": first["window"]},
     )
     assert rows == [{"views": first["views"] + 999}]
+
+
+async def test_error_groups_run_next_to_the_event_tables(warehouse: ChdbWarehouse) -> None:
+    # Its numbers are checked in test_error_groups.py (it reads otel_logs, not events).
+    for statement in error_groups_statements(DB):
+        await warehouse.execute(statement)
+    assert await dashboards.run(warehouse, "error_groups", DB, limit=5) == []

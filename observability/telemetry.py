@@ -1,0 +1,102 @@
+"""One call per process to switch on its telemetry: JSON logs, traces, Sentry.
+
+``setup_telemetry`` at start, ``Telemetry.shutdown`` at exit (flushes queued spans and logs).
+Spans and log records go to Kafka (then ClickHouse) when a broker is known, spans also over
+OTLP when ``otlp_endpoint`` is set. Everything is best effort: telemetry never blocks or fails
+the work it observes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from observability import errors, tracing
+from observability.kafka_exporter import KafkaSpanSink, configure_tracing
+from observability.logs import ExceptionAttributes, JsonFormatter, ShippingHandler
+from streams import __version__
+from streams.settings import Settings
+
+# Chatty third-party loggers: their INFO lines are connection noise, not events.
+_QUIET = ("aiokafka", "faust", "mode", "httpx", "uvicorn.access", "urllib3", "botocore")
+
+
+@dataclass
+class Telemetry:
+    service: str
+    provider: TracerProvider | None = None
+    log_sink: KafkaSpanSink | None = None
+    sentry: bool = False
+    handlers: list[logging.Handler] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        """Flush and detach: spans first (their export may log), then the log shipper."""
+        if self.provider is not None:
+            if tracing.provider() is self.provider:
+                tracing.install(None)
+            self.provider.shutdown()
+        root = logging.getLogger()
+        for handler in self.handlers:
+            root.removeHandler(handler)
+        if self.log_sink is not None:
+            self.log_sink.shutdown(5.0)
+        if self.sentry:
+            errors.shutdown_sentry()
+
+
+def configure_logging(settings: Settings, service: str) -> logging.Handler:
+    """JSON lines on stderr for every record at ``log_level``; returns the handler."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_munjero", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service, _exception_attributes()))
+    handler._munjero = True  # type: ignore[attr-defined]  # marks ours for a re-configure
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for noisy in _QUIET:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) -> Telemetry:
+    telemetry = Telemetry(service)
+    if stderr:
+        telemetry.handlers.append(configure_logging(settings, service))
+    bootstrap = settings.kafka_bootstrap_servers
+    if bootstrap or settings.otlp_endpoint:
+        telemetry.provider = configure_tracing(
+            service,
+            kafka_bootstrap=bootstrap,
+            topic=settings.topic("otel.spans") if bootstrap else None,
+            otlp_endpoint=settings.otlp_endpoint,
+            sample_ratio=settings.trace_sample_ratio,
+        )
+        tracing.install(telemetry.provider)
+    if bootstrap:
+        telemetry.log_sink = KafkaSpanSink(bootstrap, settings.topic("otel.logs"))
+        shipper = ShippingHandler(
+            telemetry.log_sink,
+            service,
+            level=logging.getLevelName(settings.log_level.upper()),
+            exception_attributes=_exception_attributes(),
+        )
+        logging.getLogger().addHandler(shipper)
+        telemetry.handlers.append(shipper)
+    dsn = settings.sentry_dsn
+    telemetry.sentry = errors.init_sentry(
+        dsn.get_secret_value() if dsn else None,
+        environment=settings.environment,
+        release=f"munjero-factory@{__version__}",
+        service=service,
+    )
+    return telemetry
+
+
+def _exception_attributes() -> ExceptionAttributes:
+    # Fingerprinted: error records group in ClickHouse (error_groups) the way Sentry groups.
+    return errors.exception_attributes
