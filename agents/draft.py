@@ -7,6 +7,7 @@ to Faust through the shared processor, which owns retries and dead letters.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from connectors.embeddings.port import Embedder
     from connectors.vectors.port import VectorStore
 
+log = logging.getLogger(__name__)
 AGENT = "drafting"
 STEP = "draft"
 Record = dict[str, Any]
@@ -294,6 +296,13 @@ class DraftStep:
                 )
             script["duplicate_of"] = duplicate_of
             emits.append(Emit("scripts.drafted", script["script_id"], script))
+        # One line per problem: with the step's trace id it links the logs to the journey.
+        log.info(
+            "drafted %d variant(s) of problem %s (arms %s)",
+            len(emits),
+            problem["problem_id"],
+            ", ".join(e.record["arm_id"] for e in emits),
+        )
         return emits
 
     def _record(

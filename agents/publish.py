@@ -7,6 +7,7 @@ is already up instead of uploading a second copy.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from streams.processor import Emit, Publisher, StepProcessor
 from streams.resources import Resources
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 AGENT = "publish"
 STEP = "publish"
 Record = dict[str, Any]
@@ -96,6 +98,12 @@ class PublishStep:
             "published_at": published.published_at,
             "simulated": published.simulated,
         }
+        log.info(
+            "published render %s to %s as %s",
+            render["render_id"],
+            published.platform,
+            published.url,
+        )
         return [Emit("shorts.published", record["short_id"], record)]
 
 

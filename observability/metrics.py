@@ -51,9 +51,12 @@ SHORTS_PUBLISHED = Counter(
     "Shorts this process published (uploads that completed)",
     ["channel"],
 )
+# Labelled so that it exports nothing until a YouTube publisher has measured it: an unlabelled
+# gauge reads 0 from import on, which the quota alert would take for an exhausted quota.
 QUOTA_REMAINING = Gauge(
     "munjero_youtube_quota_remaining_units",
     "YouTube Data API units left in the current Pacific quota day",
+    ["channel"],
 )
 API_REQUESTS = Counter(
     "munjero_api_requests",

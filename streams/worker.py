@@ -118,8 +118,9 @@ def run_worker(settings: Settings, group: str) -> None:
         labels={"group": group, "instance_id": settings.worker_instance},
     )
     server.start()
-    level = "warn" if settings.log_level.upper() in ("INFO", "WARNING", "WARN") else "debug"
-    worker = faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False)
+    # Our JSON handlers stay: by default mode's worker clears the root logger's handlers and
+    # installs its own colour formatter, which would cut the worker's logs off ClickHouse.
+    worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
     logging.getLogger("faust").setLevel(logging.WARNING)
     try:
         worker.execute_from_commandline()

@@ -103,6 +103,13 @@ class RenderStep:
             "title": video_title(script),
             "description": video_description(script),
         }
+        log.info(
+            "rendered %s (%.1f s of video) in %d ms%s",
+            completed["render_id"],
+            result.duration,
+            result.render_ms,
+            " (cache hit)" if result.cache_hit else "",
+        )
         return [Emit("renders.completed", script["script_id"], completed)]
 
 

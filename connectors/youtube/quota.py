@@ -92,14 +92,14 @@ class QuotaBudget:
             row = db.execute("SELECT units FROM quota_usage WHERE day = ?", (day,)).fetchone()
             used = row[0] if row else 0
             if used + units > self.daily_units:
-                QUOTA_REMAINING.set(max(self.daily_units - used, 0))
+                QUOTA_REMAINING.labels("youtube").set(max(self.daily_units - used, 0))
                 return next_quota_day_start(now)
             db.execute(
                 "INSERT INTO quota_usage (day, units) VALUES (?, ?)"
                 " ON CONFLICT (day) DO UPDATE SET units = units + excluded.units",
                 (day, units),
             )
-        QUOTA_REMAINING.set(max(self.daily_units - used - units, 0))
+        QUOTA_REMAINING.labels("youtube").set(max(self.daily_units - used - units, 0))
         return None
 
     def record(self, units: int) -> None:
@@ -121,7 +121,7 @@ class QuotaBudget:
                 " ON CONFLICT (day) DO UPDATE SET units = MAX(units, excluded.units)",
                 (quota_day(now).isoformat(), self.daily_units),
             )
-        QUOTA_REMAINING.set(0)
+        QUOTA_REMAINING.labels("youtube").set(0)
         return next_quota_day_start(now)
 
     def used(self, day: date) -> int:

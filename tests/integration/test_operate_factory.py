@@ -121,6 +121,8 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
             scraped
         )
         assert "munjero_consumer_lag{" in scraped
+        # Not measured without YouTube credentials: no sample, so the quota alert stays quiet.
+        assert "munjero_youtube_quota_remaining_units{" not in scraped
         targets = read_targets(s.data_dir / "targets")
         jobs = {job for job, _ in targets}
         assert {"munjero-api", "munjero-worker-render", "munjero-worker-content"} <= jobs
