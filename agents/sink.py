@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from agents.sink_batch import TP, Backoff, Batch, FlushPolicy, Insert
+from connectors.kafka_auth import client_options
 from connectors.warehouse.port import Warehouse
 from connectors.warehouse.schema import ensure_schema
 from schemas.serializer import AvroSerde
@@ -105,6 +106,7 @@ class ClickHouseSink:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **client_options(),
         )
         consumer.subscribe(self.topics, listener=_Revoked(self))
         # The schema (chdb, in a thread) is created while the group join and the first fetches
@@ -382,7 +384,7 @@ async def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> dict[TP,
     """The current end offset (last stable offset) of every partition of ``topics``; what
     ``ClickHouseSink.wait_caught_up`` waits for after a test or benchmark produced."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, isolation_level="read_committed"
+        bootstrap_servers=bootstrap_servers, isolation_level="read_committed", **client_options()
     )
     await consumer.start()
     try:

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from connectors.kafka_auth import client_options
 from streams.catalogue import ALL_TOPICS, TopicSpec
 from streams.errors import BrokerUnavailableError
 from streams.settings import Settings
@@ -46,7 +47,9 @@ async def ensure_topics(
 
     Returns the physical names created by this call (already existing ones are skipped).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **client_options()
+    )
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -96,6 +99,7 @@ class KafkaEventProducer:
             "acks": "all",
             "linger_ms": linger_ms,
             "request_timeout_ms": max(1000, int(send_timeout_s * 1000)),
+            **client_options(),
         }
         self._producer: AIOKafkaProducer | None = None
         self._timeout = send_timeout_s

@@ -9,12 +9,18 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from connectors.kafka_auth import client_options
+
 LagRow = tuple[str, str, int, int]  # group, topic, partition, lag
 
 
 async def consumer_lag(bootstrap: str, groups: Sequence[str]) -> list[LagRow]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
+    )
     await admin.start()
     await consumer.start()
     try:
@@ -38,7 +44,9 @@ async def consumer_lag(bootstrap: str, groups: Sequence[str]) -> list[LagRow]:
 
 async def topic_sizes(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     """Records retained per topic (log-end minus log-start offsets, summed over partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
+    )
     await consumer.start()
     try:
         await consumer.topics()  # a full metadata fetch: partitions of every topic

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from connectors.kafka_auth import client_options
 from observability.clickhouse_traces import span_json
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class KafkaSpanSink:
                 linger_ms=50,
                 compression_type="gzip",
                 request_timeout_ms=self._request_timeout_ms,
+                **client_options(),
             )
             try:
                 await producer.start()

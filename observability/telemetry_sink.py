@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from connectors.kafka_auth import client_options
 from connectors.warehouse.port import Warehouse
 from observability.clickhouse_traces import (
     INGEST_COLUMNS,
@@ -76,6 +77,7 @@ class TelemetrySink:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
+            **client_options(),
         )
         await consumer.start()
         try:

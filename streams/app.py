@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from connectors.kafka_auth import faust_credentials
 from schemas.serializer import AvroSerde
 from streams.catalogue import topic
 from streams.processor import Publisher, Step, StepProcessor
@@ -74,6 +75,7 @@ def create_faust_app(settings: Settings, group: str, *, instance: str | None = N
         # Static membership (KIP-345): a worker restarted after a crash rejoins as the same
         # member and gets its partitions back without waiting for the dead one to time out.
         consumer_group_instance_id=instance,
+        broker_credentials=faust_credentials(settings),
     )
 
 

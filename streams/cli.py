@@ -29,9 +29,11 @@ console = Console()
 
 
 def _settings() -> Settings:
+    from connectors import kafka_auth
     from observability.telemetry import configure_logging
 
     settings = Settings()
+    kafka_auth.configure(settings)  # every Kafka client of this process uses its identity
     # JSON lines from the start; the process's telemetry set-up adds trace shipping later.
     configure_logging(settings, "munjero-cli")
     return settings

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka import KafkaEventProducer
+from connectors.kafka_auth import client_options
 from schemas.serializer import AvroSerde
 from streams.catalogue import EVENT_TOPICS, topic
 from streams.routing import clean_headers
@@ -47,6 +48,7 @@ async def read_dead_letters(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **client_options(),
     )
     await consumer.start()
     partitions = [

@@ -26,6 +26,17 @@ class Settings(BaseSettings):
 
     # Kafka. Unset -> the CLI starts the embedded noida-db broker.
     kafka_bootstrap_servers: str | None = None
+    # Authentication (production: a Strimzi KafkaUser per service). PLAINTEXT for the embedded
+    # broker; SASL_SSL with SCRAM-SHA-512 against Strimzi.
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$"
+    )
+    kafka_sasl_mechanism: str = Field(
+        default="SCRAM-SHA-512", pattern="^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$"
+    )
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None  # CA bundle of the brokers' certificates
     # Prefix for every topic and consumer group: isolates tests and tenants on one broker.
     topic_namespace: str = ""
     # Multiplies every retry tier's delay; tests shrink it, production keeps 1.0.

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from connectors.kafka_auth import client_options
 from schemas.serializer import AvroSerde
 from streams.errors import MunjeroError
 from streams.settings import Settings
@@ -79,6 +80,7 @@ class ArmWeights:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            **client_options(),
         )
         await consumer.start()
         try:
