@@ -114,7 +114,11 @@ async def test_retry_tier_is_held_until_due_then_processed(
         await consumer.stop()
     # Nothing was drafted before the backoff had passed (record timestamps are broker-set).
     assert min(r.timestamp for r in scripts) >= due_ms
-    assert all(dict(r.headers).get("traceparent") == headers[3][1] for r in scripts)
+    # The trace continues: same trace id, each draft's parent is its own publish span.
+    parents = [dict(r.headers)["traceparent"].decode().split("-") for r in scripts]
+    assert {trace for _, trace, _, _ in parents} == {"0af7651916cd43dd8448eb211c80319c"}
+    assert len({span for _, _, span, _ in parents}) == len(scripts)
+    assert "b7ad6b7169203331" not in {span for _, _, span, _ in parents}
 
 
 async def test_dlq_replay_republishes_original_bytes_once(
