@@ -145,3 +145,14 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
         }
         assert worker_checks["qdrant"]["status"] == "ok"
         assert worker_checks["browser"]["status"] == "ok"
+
+    # `munjero doctor` prints the same checks (in a thread: it is a blocking client and the
+    # API it asks runs on this event loop).
+    from typer.testing import CliRunner
+
+    from streams.cli import cli
+
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["doctor", "--url", factory.api_url])
+    assert result.exit_code == 0, result.output
+    for name in ("broker", "clickhouse", "schema_registry", "workers", "qdrant", "browser"):
+        assert name in result.output
