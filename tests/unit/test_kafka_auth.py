@@ -25,7 +25,10 @@ def test_scram_over_tls_gives_every_client_the_same_identity() -> None:
     )
     opts = kafka_auth.options_for(settings)
     assert opts["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert (opts["sasl_plain_username"], opts["sasl_plain_password"]) == ("munjero-render", "s3cret")
+    assert (opts["sasl_plain_username"], opts["sasl_plain_password"]) == (
+        "munjero-render",
+        "s3cret",
+    )
     assert isinstance(opts["ssl_context"], ssl.SSLContext)
     kafka_auth.configure(settings)
     try:
