@@ -7,13 +7,21 @@ never hold an aiokafka object directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from aiokafka.errors import (
+    InvalidProducerIdMapping,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
 
 from connectors.kafka_auth import client_options
 from streams.catalogue import ALL_TOPICS, TopicSpec
@@ -21,6 +29,10 @@ from streams.errors import BrokerUnavailableError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Errors after which an idempotent producer can never send again: its id or sequence numbers
+# are gone from the broker.
+_LOST_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerIdMapping)
 
 Headers = Sequence[tuple[str, bytes]]
 TOPIC_ALREADY_EXISTS = 36
@@ -175,5 +187,22 @@ class KafkaEventProducer:
         # The whole send, metadata wait included, is bounded: a dead broker must surface fast.
         try:
             await asyncio.wait_for(send_all(), timeout or self._timeout)
+        except _LOST_PRODUCER_STATE as exc:
+            # The broker no longer knows this producer's sequence numbers (a broker restart
+            # that kept no producer state: docs/broker.md defect 3). Every further send of this
+            # producer fails the same way, so start over with a new producer id; the caller's
+            # retry resends and deterministic event ids collapse any duplicate downstream.
+            log.warning("producer state lost on the broker (%r); starting a new producer", exc)
+            await self._replace_producer(producer)
+            raise BrokerUnavailableError(f"broker did not acknowledge: {exc!r}") from exc
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailableError(f"broker did not acknowledge: {exc!r}") from exc
+
+    async def _replace_producer(self, broken: AIOKafkaProducer) -> None:
+        async with self._start_lock:
+            current = self._producer
+            if current is None or current is not broken:
+                return  # a concurrent send already replaced it
+            self._producer, self._started = None, False
+            with contextlib.suppress(Exception, TimeoutError):
+                await asyncio.wait_for(current.stop(), self._timeout)
