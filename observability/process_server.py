@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +40,7 @@ class ProcessServer:
         targets_dir: Path | None = None,
         job: str = "munjero",
         labels: dict[str, str] | None = None,
+        refresh_s: float = 10.0,
     ) -> None:
         self.checks = list(checks)
         self._loop_getter = loop_getter
@@ -51,6 +53,12 @@ class ProcessServer:
             target=self._httpd.serve_forever, name=f"{job}-ops", daemon=True
         )
         self._target_file: Path | None = None
+        self._refresh_s = refresh_s
+        self._latest: tuple[bool, dict[str, Any], float] | None = None
+        self._stopping = threading.Event()
+        self._checker = threading.Thread(
+            target=self._refresh_forever, name=f"{job}-checks", daemon=True
+        )
 
     @property
     def address(self) -> str:
@@ -59,6 +67,8 @@ class ProcessServer:
 
     def start(self) -> None:
         self._thread.start()
+        if self.checks:
+            self._checker.start()
         if self._targets_dir is not None:
             self._targets_dir.mkdir(parents=True, exist_ok=True)
             path = self._targets_dir / f"{self.job}-{os.getpid()}.json"
@@ -69,6 +79,7 @@ class ProcessServer:
             self._target_file = path
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._target_file is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._target_file.unlink()
@@ -77,17 +88,38 @@ class ProcessServer:
         self._httpd.server_close()
 
     def readiness(self, timeout: float = 10.0) -> tuple[bool, dict[str, Any]]:
-        loop = self._loop_getter()
+        """The latest result of the checks (they run every ``refresh_s`` in the background, so
+        a probe is answered at once even when a check takes seconds, like a browser launch)."""
         if not self.checks:
             return True, {"status": "ready", "checks": {}}
+        latest = self._latest
+        if latest is None:
+            return False, {"status": "unready", "checks": {}, "error": "not checked yet"}
+        ready, report, at = latest
+        return ready, {**report, "checked_s_ago": round(time.monotonic() - at, 1)}
+
+    def check_now(self, timeout: float = 15.0) -> tuple[bool, dict[str, Any]]:
+        """Run every check on the worker's loop now and remember the result."""
+        loop = self._loop_getter()
         if loop is None or not loop.is_running():
-            return False, {"status": "unready", "checks": {}, "error": "worker loop not running"}
-        future = asyncio.run_coroutine_threadsafe(run_checks(self.checks), loop)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            return False, {"status": "unready", "checks": {}, "error": "checks timed out"}
+            result: tuple[bool, dict[str, Any]] = (
+                False,
+                {"status": "unready", "checks": {}, "error": "worker loop not running"},
+            )
+        else:
+            future = asyncio.run_coroutine_threadsafe(run_checks(self.checks), loop)
+            try:
+                result = future.result(timeout)
+            except TimeoutError:
+                future.cancel()
+                result = (False, {"status": "unready", "checks": {}, "error": "checks timed out"})
+        self._latest = (result[0], result[1], time.monotonic())
+        return result
+
+    def _refresh_forever(self) -> None:
+        while not self._stopping.is_set():
+            self.check_now()
+            self._stopping.wait(self._refresh_s)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

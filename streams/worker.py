@@ -5,6 +5,7 @@ Each group is its own consumer group and process, so groups scale (and crash) in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -108,11 +109,14 @@ def run_worker(settings: Settings, group: str) -> None:
     telemetry = setup_telemetry(settings, f"munjero-{group}")
     app, _ = build_worker_app(settings, group)
     resources: Resources = app.conf.munjero_resources
+    # Read here, in the main thread: Faust creates its loop lazily in whichever thread asks
+    # first, and the readiness thread must never be the one.
+    worker_loop: asyncio.AbstractEventLoop = app.loop
     server = ProcessServer(
         host="0.0.0.0" if settings.metrics_port else "127.0.0.1",  # noqa: S104 - k8s probes
         port=settings.metrics_port,
         checks=readiness_checks(group, resources),
-        loop_getter=lambda: app.loop,
+        loop_getter=lambda: worker_loop,
         targets_dir=settings.data_dir / "targets",
         job=f"munjero-worker-{group}",
         labels={"group": group, "instance_id": settings.worker_instance},

@@ -131,7 +131,7 @@ def vector_search_check(settings: Any) -> ReadinessCheck:
 
 
 def workers_check(
-    targets_dir: Path, *, expected: Sequence[str], timeout_s: float = 8.0
+    targets_dir: Path, *, expected: Sequence[str], timeout_s: float = 3.0
 ) -> ReadinessCheck:
     """Every worker announced in ``targets_dir`` answers its own ``/readyz`` (vector search,
     browser launch, ...) and every ``expected`` job has announced itself."""

@@ -21,6 +21,6 @@ async def test_backlog_drains_after_a_broker_restart(
     settings: Settings, registry_url: str, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    report = await scenario_b(settings, tmp_path, problems=3000, timeout=180)
+    report = await scenario_b(settings, tmp_path, problems=2000, timeout=180)
     print(report.render())
     assert not report.failures, report.render()

@@ -21,6 +21,6 @@ async def test_worker_recovers_from_latency_resets_and_blackhole(
     settings: Settings, registry_url: str, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    report = await scenario_d(settings, tmp_path, chunk=500, blackhole_s=5, timeout=120)
+    report = await scenario_d(settings, tmp_path, chunk=250, blackhole_s=5, timeout=120)
     print(report.render())
     assert not report.failures, report.render()

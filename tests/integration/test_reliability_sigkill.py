@@ -24,7 +24,7 @@ async def test_sigkills_lose_nothing_publish_once_and_count_once(
         update={"schema_registry_url": registry_url, "sim_speed": 700_000.0}
     )
     report = await scenario_a(
-        settings, tmp_path, problems=1000, kills=1, renders=20, publish_kills=1, timeout=240
+        settings, tmp_path, problems=400, kills=1, renders=12, publish_kills=1, timeout=240
     )
     print(report.render())
     assert not report.failures, report.render()

@@ -53,11 +53,15 @@ def test_metrics_health_and_readiness_answer(
         scraped = httpx.get(f"{base}/metrics").text
         assert 'munjero_events_in_total{agent="test-agent",topic="problems.submitted"}' in scraped
         assert httpx.get(f"{base}/healthz").status_code == 200
+        server.check_now()  # the background refresh may not have run yet
         ready = httpx.get(f"{base}/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["browser"]["status"] == "ok"
-        assert seen_loops == [worker_loop]  # ran on the worker's loop, not the HTTP thread's
+        # Ran on the worker's loop, not the HTTP thread's.
+        assert set(seen_loops) == {worker_loop}
+        assert seen_loops[-1] is worker_loop
         state["healthy"] = False
+        server.check_now()
         unready = httpx.get(f"{base}/readyz")
         assert unready.status_code == 503
         assert "browser would not launch" in unready.json()["checks"]["browser"]["error"]
@@ -76,7 +80,8 @@ def test_readiness_fails_while_the_worker_loop_is_not_running() -> None:
         raise AssertionError
 
     server = ProcessServer(checks=[ReadinessCheck("x", never)], loop_getter=lambda: None)
-    ready, body = server.readiness()
+    assert server.readiness()[1]["error"] == "not checked yet"
+    ready, body = server.check_now()
     assert not ready
     assert body["error"] == "worker loop not running"
     server.stop()
