@@ -204,28 +204,30 @@ HEALTH_TOPIC = TopicSpec(
     ingest=False,
 )
 
+
 # Telemetry of every process (JSON documents, not Avro): the process that owns ClickHouse writes
 # them into the OpenTelemetry Collector layout (observability/telemetry_sink.py). Short
 # retention: ClickHouse keeps the history; Kafka only buffers.
-SPANS_TOPIC = TopicSpec(
-    name="otel.spans",
-    key="trace_id",
-    value_schema="",
-    partitions=3,
-    retention=timedelta(days=1),
-    role=TopicRole.INTERNAL,
-    description="Finished spans of every process (JSON, observability/clickhouse_traces.py).",
-    ingest=False,
+def _telemetry_topic(name: str, key: str, description: str) -> TopicSpec:
+    return TopicSpec(
+        name=name,
+        key=key,
+        value_schema="",
+        partitions=3,
+        retention=timedelta(days=1),
+        role=TopicRole.INTERNAL,
+        description=description,
+        ingest=False,
+    )
+
+
+SPANS_TOPIC = _telemetry_topic(
+    "otel.spans",
+    "trace_id",
+    "Finished spans of every process (JSON, observability/clickhouse_traces.py).",
 )
-LOGS_TOPIC = TopicSpec(
-    name="otel.logs",
-    key="service",
-    value_schema="",
-    partitions=3,
-    retention=timedelta(days=1),
-    role=TopicRole.INTERNAL,
-    description="Structured log records of every process (JSON, observability/logs.py).",
-    ingest=False,
+LOGS_TOPIC = _telemetry_topic(
+    "otel.logs", "service", "Structured log records of every process (JSON, observability/logs.py)."
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

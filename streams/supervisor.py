@@ -20,7 +20,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,25 +242,9 @@ async def running_factory(
         )
         telemetry_sink = TelemetrySink(settings, warehouse)
         await telemetry_sink.ensure_tables()
-        stop_telemetry = asyncio.Event()
-        telemetry_task = asyncio.create_task(telemetry_sink.run(stop_telemetry), name="otel-sink")
-
-        async def stop_telemetry_sink() -> None:
-            stop_telemetry.set()
-            with contextlib.suppress(Exception):
-                await telemetry_task
-
-        stack.push_async_callback(stop_telemetry_sink)
-        stop_alerts = asyncio.Event()
+        _in_background(stack, "otel-sink", telemetry_sink.run)
         alerts = from_settings(settings, lambda: file_sd_targets(settings.data_dir / "targets"))
-        alerts_task = asyncio.create_task(alerts.run(stop_alerts), name="alerts")
-
-        async def stop_alert_runner() -> None:
-            stop_alerts.set()
-            with contextlib.suppress(Exception):
-                await alerts_task
-
-        stack.push_async_callback(stop_alert_runner)
+        _in_background(stack, "alerts", alerts.run)
         collector = stack.enter_context(registered(OpsCollector()))
         stack.push_async_callback(
             _cancel, asyncio.create_task(_refresh_ops(settings, warehouse, collector))
@@ -292,6 +276,26 @@ async def running_factory(
             running.workers = spawn_workers(settings)
             stack.callback(stop_processes, running.workers)
         yield running
+
+
+def _in_background(
+    stack: contextlib.AsyncExitStack,
+    name: str,
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+) -> None:
+    """Run ``run(stop)`` as a task until ``stack`` closes; then set ``stop`` and let it finish
+    (a failure while stopping is logged, never raised over the shutdown of the rest)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop), name=name)
+
+    async def finish() -> None:
+        stop.set()
+        try:
+            await task
+        except Exception:
+            log.exception("%s failed while stopping", name)
+
+    stack.push_async_callback(finish)
 
 
 async def _serve(stack: contextlib.AsyncExitStack, app: Any, host: str, port: int) -> None:
