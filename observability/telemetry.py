@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from observability import errors, tracing
 from observability.kafka_exporter import KafkaSpanSink, configure_tracing
-from observability.logs import ExceptionAttributes, JsonFormatter, ShippingHandler
+from observability.logs import JsonFormatter, ShippingHandler
 from streams import __version__
 from streams.settings import Settings
 
@@ -54,7 +54,7 @@ def configure_logging(settings: Settings, service: str) -> logging.Handler:
         if getattr(handler, "_munjero", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service, _exception_attributes()))
+    handler.setFormatter(JsonFormatter(service, errors.exception_attributes))
     handler._munjero = True  # type: ignore[attr-defined]  # marks ours for a re-configure
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
@@ -83,7 +83,7 @@ def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) ->
             telemetry.log_sink,
             service,
             level=logging.getLevelName(settings.log_level.upper()),
-            exception_attributes=_exception_attributes(),
+            exception_attributes=errors.exception_attributes,
         )
         logging.getLogger().addHandler(shipper)
         telemetry.handlers.append(shipper)
@@ -95,8 +95,3 @@ def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) ->
         service=service,
     )
     return telemetry
-
-
-def _exception_attributes() -> ExceptionAttributes:
-    # Fingerprinted: error records group in ClickHouse (error_groups) the way Sentry groups.
-    return errors.exception_attributes

@@ -4,8 +4,9 @@ Runs in the process that owns the warehouse (chdb admits one process). In produc
 OpenTelemetry Collector with the ClickHouse exporter does this job (k8s/base/otel); the tables
 have the same layout, so queries and Grafana panels work on both.
 
-At-least-once like the event sink: offsets are committed after the inserts succeeded, and each
-insert carries a dedup token naming its offsets, so a retried insert lands once. This sink does
+At-least-once: offsets are committed after the inserts succeeded. The dedup token naming the
+offsets is a no-op on these tables (no deduplication window), so a crash between insert and
+commit repeats some rows; error groups count distinct records, spans only repeat. This sink does
 not trace itself (spans about ingesting spans would feed back forever); malformed documents
 are counted and skipped, never retried.
 """

@@ -18,7 +18,7 @@ from observability import metrics, tracing
 from observability.clickhouse_traces import PROBLEM_ATTRIBUTE
 from observability.errors import capture_step_error
 from observability.logs import correlation_id
-from observability.propagation import inject, process_span, publish_span
+from observability.propagation import inject, process_span, publish_span, trace_headers
 from schemas.serializer import AvroSerde, subject_for
 from streams import events
 from streams.catalogue import TopicSpec, topic
@@ -219,7 +219,7 @@ class StepProcessor:
         """Encode outputs; each gets a ``publish <topic>`` span (a child of the current process
         span) whose context travels in its headers. Without a tracer the cause's trace headers
         are forwarded unchanged, so a journey stays one trace either way."""
-        forwarded = [(k, v) for k, v in headers if k in ("traceparent", "tracestate")]
+        forwarded = trace_headers(headers)
         tracer = tracing.tracer()
         encoded: list[Outgoing] = []
         for out in outputs:

@@ -137,18 +137,21 @@ def extrapolated_rate(
 
 
 def rate_vector(store: SeriesStore, name: str, at: float, window_s: float) -> Vector:
-    out: Vector = []
-    for labels, points in range_vector(store, name, at, window_s):
-        value = extrapolated_rate(points, at - window_s, at, is_counter=True, is_rate=True)
-        if value is not None:
-            out.append((labels, value))
-    return out
+    return _extrapolated_vector(store, name, at, window_s, counter=True)
 
 
 def delta_vector(store: SeriesStore, name: str, at: float, window_s: float) -> Vector:
+    return _extrapolated_vector(store, name, at, window_s, counter=False)
+
+
+def _extrapolated_vector(
+    store: SeriesStore, name: str, at: float, window_s: float, *, counter: bool
+) -> Vector:
+    """``rate`` (counter) or ``delta`` (gauge) of every series: PromQL's shared
+    ``extrapolatedRate`` with its two callers' flags."""
     out: Vector = []
     for labels, points in range_vector(store, name, at, window_s):
-        value = extrapolated_rate(points, at - window_s, at, is_counter=False, is_rate=False)
+        value = extrapolated_rate(points, at - window_s, at, is_counter=counter, is_rate=counter)
         if value is not None:
             out.append((labels, value))
     return out
