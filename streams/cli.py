@@ -31,9 +31,11 @@ console = Console()
 def _settings() -> Settings:
     from connectors import kafka_auth
     from observability.telemetry import configure_logging
+    from streams.idle_fetch import honour_fetch_max_wait
 
     settings = Settings()
     kafka_auth.configure(settings)  # every Kafka client of this process uses its identity
+    honour_fetch_max_wait(settings.kafka_idle_fetch_wait_ms)  # no busy polling (broker.md)
     # JSON lines from the start; the process's telemetry set-up adds trace shipping later.
     configure_logging(settings, "munjero-cli")
     return settings

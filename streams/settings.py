@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: str | None = None  # CA bundle of the brokers' certificates
     # Prefix for every topic and consumer group: isolates tests and tenants on one broker.
     topic_namespace: str = ""
+    # After a fetch that found no data, a consumer waits this long before fetching that broker
+    # again: the embedded broker ignores fetch.max.wait.ms, so idle consumers would spin
+    # (docs/broker.md, defect 5). Data that is flowing is never delayed; 0 turns it off.
+    kafka_idle_fetch_wait_ms: int = Field(default=250, ge=0, le=5000)
     # Multiplies every retry tier's delay; tests shrink it, production keeps 1.0.
     retry_delay_factor: float = Field(default=1.0, ge=0.0)
 

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from connectors.broker import EmbeddedBroker
+from streams.idle_fetch import honour_fetch_max_wait
 from streams.settings import Settings
+
+# Every consumer of the test process waits after an empty fetch, as the CLI's processes do:
+# otherwise each idle consumer of a test spins on the embedded broker (docs/broker.md).
+honour_fetch_max_wait(Settings().kafka_idle_fetch_wait_ms)
 
 
 @pytest.fixture(scope="session")
