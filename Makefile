@@ -27,13 +27,13 @@ up: setup ## keep the whole factory running (broker, registry, API, workers, sin
 .PHONY: test
 test: setup ## lint, type-check, schema compatibility, then unit + integration tests
 	$(MAKE) --no-print-directory lint
-	$(PY) -m streams.compat_check
+	$(PY) -m schemas.compat_check
 	$(MAKE) --no-print-directory k8s-validate
 	$(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: k8s-validate
 k8s-validate: setup ## render every Kustomize overlay and validate every object (tools/k8s_validate.py)
-	$(PY) -m streams.generate --check
+	$(PY) -m factory.generate --check
 	$(PY) -m tools.k8s_validate
 
 .PHONY: unit
@@ -41,10 +41,12 @@ unit: setup ## fast unit tests only
 	$(PY) -m pytest -q -m "not integration" tests/unit
 
 .PHONY: lint
-lint: setup ## ruff + mypy --strict on source
+lint: setup ## ruff, mypy --strict, import-linter layer contracts, generated files in sync
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m schemas.codegen --check
 
 .PHONY: fmt
 fmt: setup ## auto-format
@@ -53,7 +55,7 @@ fmt: setup ## auto-format
 
 .PHONY: generate
 generate: setup ## regenerate checked-in files from the topic catalogue (DDL, Strimzi topics)
-	$(PY) -m streams.generate
+	$(PY) -m factory.generate
 
 .PHONY: bench
 bench: setup ## benchmarks: API accept rate, ClickHouse ingestion vs raw consume

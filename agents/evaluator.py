@@ -27,8 +27,8 @@ from agents.experiments.stats import (
     decide,
     design_effect,
 )
-from connectors.warehouse.port import Warehouse
-from streams import dashboards
+from streams.ports.warehouse import Warehouse
+from warehouse import dashboards
 
 log = logging.getLogger(__name__)
 METRIC = "impressions_ctr"

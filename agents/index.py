@@ -12,19 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
-
 from agents.knowledge.chunking import chunk_blocks
 from agents.knowledge.parsing import parse
-from connectors.embeddings.port import Embedder
-from connectors.vectors.port import Chunk as VectorChunk
-from connectors.vectors.port import VectorStore
-from schemas.serializer import AvroSerde
-from streams import app as streams_app
 from streams.events import derived_meta
-from streams.processor import Emit, Publisher, StepProcessor
-from streams.resources import Resources
-from streams.settings import Settings
+from streams.ports.embeddings import Embedder
+from streams.ports.vectors import Chunk as VectorChunk
+from streams.ports.vectors import VectorStore
+from streams.step import Emit
 
 AGENT = "indexing"
 STEP = "index"
@@ -92,22 +86,3 @@ class IndexStep:
             "collection": self.collection,
         }
         return [Emit("knowledge.indexed", document_id, indexed)]
-
-
-def register(
-    app: faust.App,
-    settings: Settings,
-    serde: AvroSerde,
-    publisher: Publisher,
-    resources: Resources,
-) -> StepProcessor:
-    """Bind the indexing agent; the store and embedder are the worker's shared ones."""
-    step = IndexStep(
-        store=resources.vector_store,
-        embedder=resources.embedder,
-        collection=settings.qdrant_collection,
-        max_chars=settings.chunk_max_chars,
-    )
-    return streams_app.bind_step(
-        app, settings, serde, publisher, agent=AGENT, topic_name="knowledge.ingested", step=step
-    )

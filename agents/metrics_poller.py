@@ -19,15 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import faust
-
-from connectors.analytics.port import AnalyticsSource
-from connectors.analytics.schedule import WINDOWS, due_windows, metrics_record, next_due
-from schemas.serializer import AvroSerde
-from streams import app as streams_app
-from streams.processor import Emit, Publisher, StepProcessor
-from streams.resources import Resources
-from streams.settings import Settings
+from agents.metrics_schedule import WINDOWS, due_windows, metrics_record, next_due
+from streams.ports.analytics import AnalyticsSource
+from streams.step import Emit
 
 log = logging.getLogger(__name__)
 
@@ -160,26 +154,3 @@ class MetricsPoller:
             finally:
                 sleeper.cancel()
                 waker.cancel()
-
-
-def register(
-    app: faust.App,
-    settings: Settings,
-    serde: AvroSerde,
-    publisher: Publisher,
-    resources: Resources,
-) -> StepProcessor:
-    schedule = PollSchedule(settings.data_dir / "metrics" / f"poller-{settings.worker_instance}.db")
-    holder: dict[str, StepProcessor] = {}
-
-    async def publish(emits: list[Emit]) -> None:
-        await holder["proc"].publish_now(emits)
-
-    poller = MetricsPoller(schedule, resources.analytics_source, resources.clock, publish)
-    proc = streams_app.bind_step(
-        app, settings, serde, publisher, agent=AGENT, topic_name="shorts.published",
-        step=poller.step,
-    )  # fmt: skip
-    holder["proc"] = proc
-    app.task(poller.run)
-    return proc

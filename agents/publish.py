@@ -12,20 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import faust
 from opentelemetry.trace import SpanKind
 
-from connectors.artifacts.port import ArtifactStore
-from connectors.artifacts.uris import key_for_uri
-from connectors.publishing.port import Upload, VideoPublisher
-from observability import metrics, tracing
-from schemas.serializer import AvroSerde
-from streams import app as streams_app
 from streams.errors import ValidationError
 from streams.events import derived_meta
-from streams.processor import Emit, Publisher, StepProcessor
-from streams.resources import Resources
-from streams.settings import Settings
+from streams.ports.artifacts import ArtifactStore
+from streams.ports.publishing import Upload, VideoPublisher
+from streams.step import Emit
+from streams.telemetry import metrics, tracing
 
 log = logging.getLogger(__name__)
 AGENT = "publish"
@@ -68,7 +62,7 @@ class PublishStep:
 
     async def __call__(self, render: Record) -> list[Emit]:
         # Renders from before RenderCompleted v2 carry only the URI: find the key from it.
-        key = render.get("artifact_key") or key_for_uri(self.artifacts, render["uri"])
+        key = render.get("artifact_key") or self.artifacts.key_for_uri(render["uri"])
         if not key:
             raise ValidationError(
                 f"render {render['render_id']}: {render['uri']} is not in the artifact store"
@@ -105,27 +99,3 @@ class PublishStep:
             published.url,
         )
         return [Emit("shorts.published", record["short_id"], record)]
-
-
-def register(
-    app: faust.App,
-    settings: Settings,
-    serde: AvroSerde,
-    publisher: Publisher,
-    resources: Resources,
-) -> StepProcessor:
-    step = PublishStep(
-        resources.video_publisher,
-        resources.artifacts,
-        privacy_status=settings.youtube_privacy_status,
-    )
-    return streams_app.bind_step(
-        app,
-        settings,
-        serde,
-        publisher,
-        agent=AGENT,
-        topic_name="renders.completed",
-        step=step,
-        batch_max=10,  # uploads take seconds to minutes: small batches, short redo after a crash
-    )

@@ -23,9 +23,10 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
-from connectors.kafka_auth import client_options
 from streams.catalogue import ALL_TOPICS, TopicSpec
 from streams.errors import BrokerUnavailableError
+from streams.kafka_auth import client_options
+from streams.ports.producer import Headers
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 # are gone from the broker.
 _LOST_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerIdMapping)
 
-Headers = Sequence[tuple[str, bytes]]
 TOPIC_ALREADY_EXISTS = 36
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from connectors.kafka_auth import client_options
+from streams.kafka_auth import client_options
 
 LagRow = tuple[str, str, int, int]  # group, topic, partition, lag
 

@@ -22,10 +22,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import Attributes
 
+from streams.telemetry.context import PROBLEM_ATTRIBUTE
+
 TRACES_TABLE = "otel_traces"
 LOGS_TABLE = "otel_logs"
 DEFAULT_TTL_DAYS = 30
-PROBLEM_ATTRIBUTE = "munjero.problem_id"
 
 # Spellings of the collector's traceutil.SpanKindStr / StatusCodeStr (the proto enum names).
 _KINDS = {

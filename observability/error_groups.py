@@ -1,7 +1,7 @@
 """Errors grouped by fingerprint in ClickHouse, derived from ``otel_logs`` (pure SQL text).
 
 The embedded default's answer to Sentry's issue list: every ERROR (or worse) log record that
-carries ``munjero.error.fingerprint`` (``observability.errors.exception_attributes``) feeds a
+carries ``munjero.error.fingerprint`` (``streams.telemetry.errors.exception_attributes``) feeds a
 materialized view into ``error_groups``, one ``AggregatingMergeTree`` row per fingerprint and
 day: occurrences, first and last seen, and the latest occurrence's type, message and service
 and the latest agent, topic and problem id given (``argMax`` by timestamp, not ``anyLast``,
@@ -12,7 +12,7 @@ sees every inserted block: a batch inserted twice (the log sink crashed between 
 commit; ``otel_logs`` has no deduplication window, so its insert token does not stop that)
 would count twice with ``countState``. Occurrences are therefore ``uniqExact`` of a hash of
 the whole record (nanosecond timestamp, trace and span ids, service, body, attributes), as the
-funnel counts distinct business ids (``streams.ddl_analytics``): a redelivered record adds
+funnel counts distinct business ids (``warehouse.analytics``): a redelivered record adds
 nothing, two real occurrences differ at least by their timestamps. The price is 8 bytes per
 occurrence in the aggregate state, bounded by the daily buckets' TTL (the logs' retention).
 
@@ -23,9 +23,9 @@ first created are not grouped (``backfill_sql`` does that, by hand, if wanted).
 from __future__ import annotations
 
 from observability.clickhouse_traces import DEFAULT_TTL_DAYS, LOGS_TABLE, _check_days, logs_ddl
-from observability.errors import FINGERPRINT_ATTRIBUTE
-from streams import dashboards
-from streams.ddl import ident
+from streams.telemetry.errors import FINGERPRINT_ATTRIBUTE
+from warehouse import dashboards
+from warehouse.tables import ident
 
 ERROR_GROUPS = "error_groups"
 ERROR_GROUPS_VIEW = "error_groups_mv"

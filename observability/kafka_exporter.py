@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from connectors.kafka_auth import client_options
 from observability.clickhouse_traces import span_json
+from streams.kafka_auth import client_options
 
 log = logging.getLogger(__name__)
 

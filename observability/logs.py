@@ -12,7 +12,6 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -20,10 +19,7 @@ from opentelemetry import trace
 
 from observability.clickhouse_traces import string_map
 from observability.kafka_exporter import SpanSink
-
-# Set by the processor (the event's meta.correlation_id) and the API (the request's ids) for
-# the duration of one unit of work; log records made meanwhile carry it.
-correlation_id: ContextVar[str] = ContextVar("munjero_correlation_id", default="")
+from streams.telemetry.context import correlation_id
 
 LOG_COLUMNS = (
     "Timestamp",

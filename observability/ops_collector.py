@@ -21,9 +21,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 from connectors.kafka_lag import LagRow
-from connectors.warehouse.port import Warehouse
-from observability import metrics
-from streams.ddl import ident
+from streams.ports.warehouse import Warehouse
+from streams.telemetry import metrics
+from warehouse.tables import ident
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from connectors.api.health import ReadinessCheck, run_checks
+from observability.readiness import ReadinessCheck, run_checks
 
 
 class ProcessServer:
@@ -148,10 +148,3 @@ class ProcessServer:
                 return  # probes every few seconds are not log events
 
         return Handler
-
-
-def read_targets(directory: Path) -> list[tuple[str, str]]:
-    """``(job, host:port)`` of every target announced in ``directory`` (file_sd format)."""
-    from observability.alerts.scrape import file_sd_targets, instance_of
-
-    return [(job, instance_of(url)) for job, url in file_sd_targets(directory)]

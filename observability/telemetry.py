@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from observability import errors, tracing
 from observability.kafka_exporter import KafkaSpanSink, configure_tracing
 from observability.logs import JsonFormatter, ShippingHandler
 from streams import __version__
 from streams.settings import Settings
+from streams.telemetry import errors, tracing
 
 # Chatty third-party loggers: their INFO lines are connection noise, not events.
 _QUIET = ("aiokafka", "faust", "mode", "httpx", "uvicorn.access", "urllib3", "botocore")

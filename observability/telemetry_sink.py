@@ -22,8 +22,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from connectors.kafka_auth import client_options
-from connectors.warehouse.port import Warehouse
 from observability.clickhouse_traces import (
     INGEST_COLUMNS,
     LOGS_TABLE,
@@ -34,6 +32,8 @@ from observability.clickhouse_traces import (
     traces_ingest_ddl,
 )
 from observability.logs import LOG_COLUMNS, log_row
+from streams.kafka_auth import client_options
+from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

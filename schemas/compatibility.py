@@ -1,5 +1,5 @@
 """Schema compatibility decisions, free of I/O: the registry server and the build-time check
-(``python -m streams.compat_check``) both ask this module, so they can never disagree.
+(``python -m schemas.compat_check``) both ask this module, so they can never disagree.
 
 The reader/writer rules are the Apache ``avro`` reference implementation's
 (``ReaderWriterCompatibilityChecker``); this module only decides which pairs to check for a
@@ -20,7 +20,7 @@ import fastavro
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from fastavro.schema import SchemaParseException, UnknownType
 
-from streams.errors import SchemaRegistryError
+from schemas.errors import SchemaRegistryError
 
 
 class CompatibilityLevel(StrEnum):

@@ -1,7 +1,7 @@
 """The schema-registry port, and an in-memory adapter for unit tests.
 
 The HTTP adapter (Confluent REST API) lives in ``connectors/registry_client.py``; the server the
-embedded default runs lives in ``connectors/registry_server.py``.
+embedded default runs lives in ``services/registry/server.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Protocol
 
-from streams.errors import SchemaRegistryError, UnknownSchemaError
+from schemas.errors import SchemaRegistryError, UnknownSchemaError
 
 
 class SchemaRegistry(Protocol):

@@ -17,8 +17,8 @@ import fastavro
 from fastavro.read import SchemaResolutionError
 
 from schemas.contracts import EVENT_TYPES, parsed_schema, schema_text
+from schemas.errors import SerializationError, UnknownSchemaError
 from schemas.registry import SchemaRegistry
-from streams.errors import SerializationError, UnknownSchemaError
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")

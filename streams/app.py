@@ -13,10 +13,8 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from connectors.kafka_auth import faust_credentials
-from schemas.serializer import AvroSerde
-from streams.catalogue import topic
-from streams.processor import Publisher, Step, StepProcessor
+from streams.kafka_auth import faust_credentials
+from streams.processor import StepProcessor
 from streams.routing import Message
 from streams.settings import Settings
 
@@ -128,30 +126,3 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
 
         app.agent(channel, name=f"{processor.agent}.{name}")(agent)
     return physical
-
-
-def bind_step(
-    app: faust.App,
-    settings: Settings,
-    serde: AvroSerde,
-    publisher: Publisher,
-    *,
-    agent: str,
-    topic_name: str,
-    step: Step,
-    concurrency: int = 1,
-    batch_max: int | None = None,
-) -> StepProcessor:
-    """A ``StepProcessor`` for ``step`` on catalogue topic ``topic_name``, bound to ``app``."""
-    processor = StepProcessor(
-        agent=agent,
-        spec=topic(topic_name),
-        step=step,
-        serde=serde,
-        publisher=publisher,
-        settings=settings,
-        concurrency=concurrency,
-        batch_max=batch_max,
-    )
-    bind(app, processor)
-    return processor

@@ -35,7 +35,9 @@ def idle_wait_s() -> float:
     return float(_state["idle_wait_s"])
 
 
-async def _proc_fetch_request_waiting(self: Any, assignment: Any, node_id: Any, request: Any) -> bool:
+async def _proc_fetch_request_waiting(
+    self: Any, assignment: Any, node_id: Any, request: Any
+) -> bool:
     started = time.monotonic()
     got_records: bool = await _ORIGINAL(self, assignment, node_id, request)
     if got_records or self._closed:

@@ -8,39 +8,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry.trace import Span
 
-from observability import metrics, tracing
-from observability.clickhouse_traces import PROBLEM_ATTRIBUTE
-from observability.errors import capture_step_error
-from observability.logs import correlation_id
-from observability.propagation import inject, process_span, publish_span, trace_headers
 from schemas.serializer import AvroSerde, subject_for
 from streams import events
 from streams.catalogue import TopicSpec, topic
 from streams.errors import FatalError
 from streams.routing import Message, Route, RouteKind, describe, retry_headers, route_failure
 from streams.settings import Settings
+from streams.step import Emit, EmitNow, Record, Step
+from streams.telemetry import metrics, tracing
+from streams.telemetry.context import PROBLEM_ATTRIBUTE, correlation_id
+from streams.telemetry.errors import capture_step_error
+from streams.telemetry.propagation import inject, process_span, publish_span, trace_headers
 
 log = logging.getLogger(__name__)
 
-Record = dict[str, Any]
+__all__ = ["Emit", "EmitNow", "Publisher", "Record", "Step", "StepProcessor"]
 
 
-@dataclass(frozen=True)
-class Emit:
-    """An event a step wants published: catalogue topic name, record key, record."""
-
-    topic: str
-    key: str
-    record: Record
-
-
-Step = Callable[[Record], Awaitable[Sequence[Emit]]]
 Outgoing = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
 
 

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    # JSON file of hashed API keys (see connectors/api/auth.py); default under data_dir.
+    # JSON file of hashed API keys (see services/api/auth.py); default under data_dir.
     api_keys_file: Path | None = None
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     api_max_batch: int = Field(default=500, ge=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from factory.samples import load_sample_problems
 from streams import events
-from streams.samples import load_sample_problems
 
 
 def problem_event(index: int = 0, **overrides: Any) -> dict[str, Any]:

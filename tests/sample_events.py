@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from factory.samples import load_sample_problems
 from schemas.contracts import load_schema
 from streams import catalogue, events
-from streams.samples import load_sample_problems
 
 Event = tuple[str, str, dict[str, Any]]  # (catalogue topic, event type, record)
 BASE = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)

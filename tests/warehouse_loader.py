@@ -6,8 +6,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.warehouse.port import Warehouse
-from streams.rows import mapper_for_topic
+from streams.ports.warehouse import Warehouse
+from warehouse.rows import mapper_for_topic
 
 Event = tuple[str, str, dict[str, Any]]
 

@@ -13,7 +13,16 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("schemas", "streams", "agents", "connectors", "observability", "services", "factory")
+PACKAGES = (
+    "schemas",
+    "streams",
+    "warehouse",
+    "agents",
+    "connectors",
+    "observability",
+    "services",
+    "factory",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -23,7 +23,7 @@ from agents.drafting.llm_prompt import build_messages
 from agents.drafting.speech import estimate_script_seconds
 from agents.drafting.template_writer import ScriptDraft, TemplateWriter, phrasebook
 from agents.drafting.writer_port import Fact, WrittenScript
-from connectors.llm.chat import ChatClient, LLMError, LLMUnavailableError
+from streams.ports.llm import ChatClient, LLMError, LLMUnavailableError
 
 # Some variety across arms, but low enough that the JSON shape stays reliable.
 TEMPERATURE = 0.7

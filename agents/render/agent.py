@@ -7,17 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import faust
-
 from agents.render.pipeline import Renderer
-from connectors.artifacts.port import StoredArtifact
-from observability import metrics
-from schemas.serializer import AvroSerde
-from streams import app as streams_app
 from streams.events import derived_id, derived_meta
-from streams.processor import Emit, Publisher, StepProcessor
-from streams.resources import Resources
-from streams.settings import Settings
+from streams.ports.artifacts import StoredArtifact
+from streams.step import Emit, EmitNow
+from streams.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +55,12 @@ def video_description(script: Record) -> str:
 
 
 class RenderStep:
-    def __init__(self, renderer: Renderer) -> None:
+    """Renders one script. ``emit_now`` publishes the storyboard before the render finishes
+    (the binding hands in its processor's ``publish_now``)."""
+
+    def __init__(self, renderer: Renderer, emit_now: EmitNow | None = None) -> None:
         self.renderer = renderer
-        self.processor: StepProcessor | None = None  # set by ``register``: early publishing
+        self.emit_now = emit_now
 
     async def __call__(self, script: Record) -> list[Emit]:
         if script.get("duplicate_of"):
@@ -73,11 +70,9 @@ class RenderStep:
         from agents.render.scenes import template_version
 
         async def on_storyboard(art: StoredArtifact, scenes: int) -> None:
-            if self.processor is not None:
+            if self.emit_now is not None:
                 record = storyboard_record(script, art, scenes, template_version())
-                await self.processor.publish_now(
-                    [Emit("renders.storyboarded", script["script_id"], record)]
-                )
+                await self.emit_now([Emit("renders.storyboarded", script["script_id"], record)])
 
         result = await self.renderer.render(script, on_storyboard=on_storyboard)
         if not result.cache_hit:
@@ -111,25 +106,3 @@ class RenderStep:
             " (cache hit)" if result.cache_hit else "",
         )
         return [Emit("renders.completed", script["script_id"], completed)]
-
-
-def register(
-    app: faust.App,
-    settings: Settings,
-    serde: AvroSerde,
-    publisher: Publisher,
-    resources: Resources,
-) -> StepProcessor:
-    step = RenderStep(resources.renderer)
-    step.processor = streams_app.bind_step(
-        app,
-        settings,
-        serde,
-        publisher,
-        agent=AGENT,
-        topic_name="scripts.drafted",
-        step=step,
-        concurrency=settings.render_concurrency,
-        batch_max=settings.render_concurrency,
-    )
-    return step.processor

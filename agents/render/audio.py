@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from agents.render.plan import TAIL_S, Timeline
-from connectors.tts.port import SAMPLE_WIDTH, Pcm, Speech, read_pcm, write_wav
-from streams.errors import RenderRejectedError
+from streams.ports.render import RenderRejectedError
+from streams.ports.tts import SAMPLE_WIDTH, Pcm, Speech, read_pcm, write_wav
 
 TRUE_PEAK_DB = -1.5
 OUTPUT_RATE = 48_000

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from streams.ports.render import Box
+
+__all__ = [
+    "CAPTION_AREA",
+    "CAPTION_FONT_PX",
+    "FPS",
+    "HEIGHT",
+    "MAX_SECONDS",
+    "SAFE_AREA",
+    "WIDTH",
+    "Box",
+]
 
 WIDTH, HEIGHT, FPS = 1080, 1920, 30
 MAX_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Box:
-    x: float
-    y: float
-    width: float
-    height: float
-
-    @property
-    def right(self) -> float:
-        return self.x + self.width
-
-    @property
-    def bottom(self) -> float:
-        return self.y + self.height
-
-    def contains(self, other: Box) -> bool:
-        return (
-            other.x >= self.x
-            and other.y >= self.y
-            and other.right <= self.right
-            and other.bottom <= self.bottom
-        )
 
 
 # YouTube Shorts draws its own UI over the video: the title, channel and description across the

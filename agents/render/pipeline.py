@@ -24,13 +24,11 @@ from agents.render.layout import FPS, HEIGHT, WIDTH, Box
 from agents.render.plan import Shot, Slot, Timeline, build_timeline, narration, shots
 from agents.render.storyboard import contact_sheet
 from agents.render.theme import Theme
-from connectors.artifacts.keys import content_key
-from connectors.artifacts.port import ArtifactStore, StoredArtifact
-from connectors.browser.chromium import ChromiumRenderer
-from connectors.media import ffmpeg
-from connectors.tts.port import TextToSpeech
-from observability import tracing
-from streams.errors import RenderCrashedError, RenderRejectedError
+from streams.ports.artifact_keys import content_key
+from streams.ports.artifacts import ArtifactStore, StoredArtifact
+from streams.ports.render import MediaTool, RenderCrashedError, RenderRejectedError, SceneBrowser
+from streams.ports.tts import TextToSpeech
+from streams.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,8 @@ class Renderer:
     def __init__(
         self,
         *,
-        browser: ChromiumRenderer,
+        browser: SceneBrowser,
+        media: MediaTool,
         tts: TextToSpeech,
         store: ArtifactStore,
         theme: Theme,
@@ -82,6 +81,7 @@ class Renderer:
         concurrency: int = 1,
     ) -> None:
         self.browser = browser
+        self.media = media
         self.tts = tts
         self.store = store
         self.theme = theme
@@ -207,7 +207,7 @@ class Renderer:
         part_paths = [work / f"part-{k}.mp4" for k in range(len(groups))]
         await together(
             *(
-                ffmpeg.run(
+                self.media.run(
                     compose.part_args(
                         [stills[i] for i in group],
                         [frames[i] for i in group],
@@ -224,7 +224,7 @@ class Renderer:
         )
         listing = work / "parts.txt"
         listing.write_text(compose.concat_list(part_paths))
-        await ffmpeg.run(
+        await self.media.run(
             compose.mux_args(listing, soundtrack, out, duration=duration, encoding=encoding),
             timeout_s=self.config.timeout_s,
         )
@@ -249,14 +249,16 @@ class Renderer:
         160 kb/s keeps loudness within ~0.1 LU, so the gate checks the track it muxes."""
         mixed, final = work / "mixed.wav", work / "soundtrack.wav"
         limit = self.config.timeout_s
-        await ffmpeg.run(
+        await self.media.run(
             audio.mix_args(work / "narration.wav", self.config.music, mixed, duration),
             timeout_s=limit,
         )
-        _, err = await ffmpeg.run_full(audio.measure_args(mixed), timeout_s=limit)
+        _, err = await self.media.run_full(audio.measure_args(mixed), timeout_s=limit)
         measured, _ = audio.parse_ebur128(err.decode(errors="replace"))
         gain = audio.gain_db(measured, self.config.target_lufs)
-        _, err = await ffmpeg.run_full(audio.normalise_args(mixed, final, gain), timeout_s=limit)
+        _, err = await self.media.run_full(
+            audio.normalise_args(mixed, final, gain), timeout_s=limit
+        )
         lufs, _ = audio.parse_ebur128(err.decode(errors="replace"))
         return final, lufs
 
@@ -326,8 +328,8 @@ class Renderer:
     ) -> list[str]:
         limit = self.config.timeout_s
         probe, raw = await together(
-            ffmpeg.probe(str(out), timeout_s=limit),
-            ffmpeg.run(sample_args(out, _sample_times(timeline.slots)), timeout_s=limit),
+            self.media.probe(str(out), timeout_s=limit),
+            self.media.run(sample_args(out, _sample_times(timeline.slots)), timeout_s=limit),
         )
         with out.open("rb") as fh:
             head = fh.read(64 * 1024)

@@ -13,8 +13,8 @@ from typing import Any
 
 from agents.render.layout import MAX_SECONDS
 from agents.render.phrases import split_phrases
-from connectors.tts.port import PhraseTiming
 from streams.errors import ValidationError
+from streams.ports.tts import PhraseTiming
 
 NARRATED = ("hook", "question", "choices", "reveal", "cta")
 LABELS = "ABCDEFGH"

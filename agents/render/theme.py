@@ -1,12 +1,11 @@
-"""The brand theme every scene is drawn with (colours, font, logo), from settings."""
+"""The brand theme every scene is drawn with (colours, font, logo); the composition root builds
+it from the settings (``factory/config.py``)."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-
-from streams.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,18 +17,6 @@ class Theme:
     text: str
     font: str
     logo_path: Path | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Theme:
-        return cls(
-            name=settings.brand_name,
-            primary=settings.brand_primary,
-            secondary=settings.brand_secondary,
-            accent=settings.brand_accent,
-            text=settings.brand_text,
-            font=settings.brand_font,
-            logo_path=settings.brand_logo_path,
-        )
 
     def fingerprint(self) -> str:
         """Changes whenever the rendered look would change (part of the render cache key)."""

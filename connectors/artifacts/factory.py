@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import ArtifactStore, InvalidArtifactKeyError
 from connectors.artifacts.s3 import S3ArtifactStore
+from streams.ports.artifacts import ArtifactStore, InvalidArtifactKeyError
 
 if TYPE_CHECKING:
     from streams.settings import Settings

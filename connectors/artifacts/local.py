@@ -30,9 +30,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
-from connectors.artifacts.keys import check_key
-from connectors.artifacts.port import (
+from connectors.artifacts.uris import key_under
+from streams.ports.artifact_keys import check_key
+from streams.ports.artifacts import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ArtifactStoreRefusedError,
@@ -88,6 +90,12 @@ class LocalArtifactStore:
 
     async def check(self) -> None:
         await _run(self._check_sync)
+
+    def key_for_uri(self, uri: str) -> str | None:
+        parts = urlsplit(uri)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            return None
+        return key_under(self.root.as_posix().rstrip("/") + "/", unquote(parts.path))
 
     async def close(self) -> None:
         """Nothing is held open between calls."""

@@ -37,8 +37,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from connectors.artifacts.keys import check_key
-from connectors.artifacts.port import (
+from connectors.artifacts.uris import key_under
+from streams.ports.artifact_keys import check_key
+from streams.ports.artifacts import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ArtifactStoreError,
@@ -174,6 +175,10 @@ class S3ArtifactStore:
                     raise
 
         await self._run(create)
+
+    def key_for_uri(self, uri: str) -> str | None:
+        # ``uri("")`` would fail the key check: derive the bucket/prefix base from a real key.
+        return key_under(self.uri("k")[:-1], uri)
 
     async def close(self) -> None:
         with self._client_lock:

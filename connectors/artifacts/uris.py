@@ -1,37 +1,13 @@
-"""Artifact URIs back to store keys: events carry URIs, stores are addressed by key."""
+"""Artifact URIs back to store keys (shared by the store adapters)."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
-
-from connectors.artifacts.keys import check_key
-from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import ArtifactStore, InvalidArtifactKeyError
+from streams.ports.artifact_keys import check_key
+from streams.ports.artifacts import InvalidArtifactKeyError
 
 
-@runtime_checkable
-class _UriStore(Protocol):
-    """A store that names its objects ``<base><key>`` (``S3ArtifactStore``); matched by shape
-    so the API does not import boto3 just to recognise it."""
-
-    def uri(self, key: str) -> str: ...
-
-
-def key_for_uri(store: ArtifactStore, uri: str) -> str | None:
-    """The store key whose URI is ``uri``, or None when ``uri`` is not an object of this store
-    (another bucket, a path outside the root, a malformed key)."""
-    if isinstance(store, LocalArtifactStore):
-        parts = urlsplit(uri)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            return None
-        base = store.root.as_posix().rstrip("/") + "/"
-        path = unquote(parts.path)
-    elif isinstance(store, _UriStore):
-        # ``uri("")`` would fail the key check: derive the bucket/prefix base from a real key.
-        base, path = store.uri("k")[:-1], uri
-    else:
-        return None
+def key_under(base: str, path: str) -> str | None:
+    """The key of ``path`` below ``base``, or None when it is outside it or not a valid key."""
     if not path.startswith(base):
         return None
     try:

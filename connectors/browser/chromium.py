@@ -21,7 +21,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, Rout
 from playwright.async_api import Error as PlaywrightError
 
 from agents.render.layout import HEIGHT, WIDTH, Box
-from streams.errors import RenderCrashedError, RenderRejectedError
+from streams.ports.render import RenderCrashedError, RenderRejectedError
 
 log = logging.getLogger(__name__)
 

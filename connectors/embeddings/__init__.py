@@ -1,5 +1,5 @@
 """Sentence embedders behind one port. Adapters load models that PyPI packages ship (offline)."""
 
-from connectors.embeddings.port import Embedder
+from streams.ports.embeddings import Embedder
 
 __all__ = ["Embedder"]

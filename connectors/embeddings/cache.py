@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from connectors.embeddings.port import Embedder, Vectors
+from streams.ports.embeddings import Embedder, Vectors
 
 
 def content_key(model: str, kind: str, text: str) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.embeddings.cache import CachingEmbedder
-from connectors.embeddings.port import Embedder
+from streams.ports.embeddings import Embedder
 
 EMBEDDERS = ("e5-small", "use-m3")
 

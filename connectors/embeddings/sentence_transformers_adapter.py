@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from connectors.embeddings.port import Vectors, normalise
+from streams.ports.embeddings import Vectors, normalise
 
 
 class SentenceTransformerEmbedder:

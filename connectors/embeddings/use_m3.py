@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
-from connectors.embeddings.port import Vectors, normalise
+from streams.ports.embeddings import Vectors, normalise
 
 
 class UseM3Embedder:

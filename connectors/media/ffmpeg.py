@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
-from streams.errors import RenderCrashedError, RenderRejectedError
+from streams.ports.render import RenderCrashedError, RenderRejectedError
 
 STDERR_TAIL = 2000
 
@@ -68,3 +68,11 @@ async def probe(path: str, *, timeout_s: float = 30) -> dict[str, Any]:
     )  # fmt: skip
     data: dict[str, Any] = json.loads(out)
     return data
+
+
+class Ffmpeg:
+    """The ``MediaTool`` port over the ffmpeg and ffprobe binaries."""
+
+    run = staticmethod(run)
+    run_full = staticmethod(run_full)
+    probe = staticmethod(probe)

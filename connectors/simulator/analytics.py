@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.analytics.port import VideoMetrics
 from connectors.simulator.audience import AudienceModel
 from connectors.simulator.channel import SimulatedChannel
 from streams.errors import FatalError, ValidationError
+from streams.ports.analytics import VideoMetrics
 
 
 class UnknownVideoError(FatalError):

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from agents.drafting.arms import ARMS
 from agents.drafting.hashing import stable_int
-from connectors.analytics.port import VideoMetrics
+from streams.ports.analytics import VideoMetrics
 
 DEFAULT_DURATION_SECONDS = 30.0
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO, Literal
 
-from connectors.publishing.port import (
+from connectors.simulator.audience import DEFAULT_DURATION_SECONDS, AudienceModel
+from connectors.simulator.clock import Clock
+from streams.ports.publishing import (
     Published,
     PublishRejectedError,
     PublishUnavailableError,
     Upload,
 )
-from connectors.simulator.audience import DEFAULT_DURATION_SECONDS, AudienceModel
-from connectors.simulator.clock import Clock
 
 PLATFORM = "simulator"
 URL_PREFIX = "https://sim.munjero.local/shorts/"

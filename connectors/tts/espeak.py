@@ -14,7 +14,7 @@ import sys
 from array import array
 from collections.abc import Mapping, Sequence
 
-from connectors.tts.port import (
+from streams.ports.tts import (
     SAMPLE_WIDTH,
     Pcm,
     PhraseTiming,

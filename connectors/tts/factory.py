@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.tts.port import TextToSpeech
+from streams.ports.tts import TextToSpeech
 
 ENGINES = ("espeak", "google")
 # Google's speakingRate 1.0 is its voices' natural pace, roughly this many words per minute;

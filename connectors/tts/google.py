@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from connectors.tts.port import (
+from streams.ports.tts import (
     Pcm,
     PhraseTiming,
     Speech,

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 
 import qdrant_edge as qe
 
-from connectors.vectors.port import (
+from streams.ports.vectors import (
     INDEXED_PAYLOAD_KEYS,
     Chunk,
     CollectionNotFoundError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors.vectors.edge_adapter import EdgeVectorStore
-from connectors.vectors.port import VectorStore
 from connectors.vectors.qdrant_client_adapter import QdrantClientVectorStore
+from streams.ports.vectors import VectorStore
 
 
 def open_vector_store(url: str | None, api_key: str | None, path: Path | str) -> VectorStore:

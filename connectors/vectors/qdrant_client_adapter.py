@@ -14,7 +14,7 @@ from typing import TypeVar
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from connectors.vectors.port import (
+from streams.ports.vectors import (
     INDEXED_PAYLOAD_KEYS,
     Chunk,
     CollectionNotFoundError,

@@ -4,6 +4,6 @@ Importing the package stays light (the port only): ``connectors.warehouse.factor
 adapters, and with them chdb and pyarrow, which take seconds to load.
 """
 
-from connectors.warehouse.port import Params, Row, Warehouse
+from streams.ports.warehouse import Params, Row, Warehouse
 
 __all__ = ["Params", "Row", "Warehouse"]

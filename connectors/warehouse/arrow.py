@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from streams.errors import WarehouseError
+from streams.ports.warehouse import WarehouseError
 
 _INTS = {
     "Int8": pa.int8(),

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 from chdb import session as chdb_session
 
 from connectors.warehouse.arrow import arrow_type, from_ipc_stream, to_ipc_stream, warm_up
-from connectors.warehouse.port import Params, Row
 from connectors.warehouse.sql import (
     check_dedup_token,
     format_param,
@@ -33,7 +32,7 @@ from connectors.warehouse.sql import (
     quote_table,
     split_table,
 )
-from streams.errors import WarehouseError
+from streams.ports.warehouse import Params, Row, WarehouseError
 
 T = TypeVar("T")
 

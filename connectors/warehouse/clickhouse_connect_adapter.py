@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import Error as ClickHouseConnectError
 
-from connectors.warehouse.port import Params, Row
 from connectors.warehouse.sql import check_dedup_token, quote_ident, split_table
-from streams.errors import WarehouseError
+from streams.ports.warehouse import Params, Row, WarehouseError
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.clickhouse_connect_adapter import ClickHouseConnectWarehouse
-from connectors.warehouse.port import Warehouse
+from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from connectors.warehouse.port import Warehouse
-from streams.ddl import DATABASE, schema_statements
+from streams.ports.warehouse import Warehouse
+from warehouse.schema import schema_statements
+from warehouse.tables import DATABASE
 
 
 async def ensure_schema(warehouse: Warehouse, database: str = DATABASE) -> None:

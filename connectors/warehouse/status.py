@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.warehouse.port import Warehouse
+from streams.ports.warehouse import Warehouse
 
 STEPS = (
     ("submitted", "submissions"),

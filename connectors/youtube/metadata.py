@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.publishing.port import Upload
+from streams.ports.publishing import Upload
 
 TITLE_MAX_CHARS = 100
 DESCRIPTION_MAX_BYTES = 5000

@@ -31,12 +31,6 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
-from connectors.publishing.port import (
-    Published,
-    PublishRejectedError,
-    PublishUnavailableError,
-    Upload,
-)
 from connectors.youtube.ledger import UploadLedger
 from connectors.youtube.metadata import key_line, video_resource
 from connectors.youtube.quota import LIST_UNITS, VIDEOS_INSERT_UNITS, QuotaBudget
@@ -48,6 +42,12 @@ from connectors.youtube.session import (
     error_reason,
     query_session,
     verdict,
+)
+from streams.ports.publishing import (
+    Published,
+    PublishRejectedError,
+    PublishUnavailableError,
+    Upload,
 )
 
 DEFAULT_BASE_URL = "https://youtube.googleapis.com"

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from observability.metrics import QUOTA_REMAINING
+from streams.telemetry.metrics import QUOTA_REMAINING
 
 QUOTA_ZONE = ZoneInfo("America/Los_Angeles")
 DEFAULT_DAILY_UNITS = 10_000

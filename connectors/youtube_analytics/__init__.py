@@ -23,8 +23,8 @@ import httplib2
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from connectors.analytics.port import AnalyticsUnavailableError
 from streams.errors import FatalError
+from streams.ports.analytics import AnalyticsUnavailableError
 
 DEFAULT_TIMEOUT_S = 30.0
 

@@ -5,7 +5,7 @@ What a snapshot can see: both APIs report whole US Pacific days, and a day is us
 only ~48 h after it ends (impression reports arrive on the same delay). A snapshot at +1 h or
 +6 h will therefore mostly show zeros, and +24 h a partial picture; that is expected, not an
 error. Every window's record is superseded by a later snapshot of the same window (see
-``connectors.analytics.schedule``), so a poller may re-take early windows once the data has
+``agents.metrics_schedule``), so a poller may re-take early windows once the data has
 landed, and the 72 h and 7 d windows are the ones to judge a short by.
 """
 
@@ -16,10 +16,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.analytics.port import VideoMetrics
 from connectors.youtube_analytics import DEFAULT_TIMEOUT_S
 from connectors.youtube_analytics.analytics_api import YouTubeAnalyticsClient
 from connectors.youtube_analytics.reporting_api import YouTubeReportingClient
+from streams.ports.analytics import VideoMetrics
 
 #: YouTube Analytics and Reporting days are calendar days in this zone.
 YOUTUBE_DAY_ZONE = ZoneInfo("America/Los_Angeles")

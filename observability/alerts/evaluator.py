@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from observability.alerts.rules import RULES, AlertRule
 from observability.alerts.store import Labels, Sample, SeriesStore, is_stale, label_key
-from observability.metrics import CONSUMER_LAG, DEAD_LETTER_DEPTH, LAST_PUBLISHED
+from streams.telemetry.metrics import CONSUMER_LAG, DEAD_LETTER_DEPTH, LAST_PUBLISHED
 
 LOOKBACK_S = 300.0  # Prometheus' default --query.lookback-delta
 RUNBOOK_BASE = "docs/runbook.md"

@@ -29,11 +29,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.api import ApiKeyStore, InMemoryStatusReader, build_default_deps, create_app
 from connectors.broker import EmbeddedBroker, free_port
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
+from services.api import ApiKeyStore, InMemoryStatusReader, build_default_deps, create_app
 from streams.catalogue import topic
 from streams.settings import Settings
 from tests.bench.http_load import LoadResult, drive

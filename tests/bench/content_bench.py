@@ -20,8 +20,8 @@ from agents.draft import DraftStep, Retriever
 from agents.index import IndexStep
 from connectors.embeddings.factory import open_embedder
 from connectors.vectors.edge_adapter import EdgeVectorStore
+from factory.samples import load_sample_problems
 from streams import events
-from streams.samples import load_sample_problems
 
 SUBJECTS = ("history", "science", "geography", "math", "language", "general")
 

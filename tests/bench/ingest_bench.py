@@ -28,7 +28,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.sink import ClickHouseSink, end_offsets
 from connectors.broker import EmbeddedBroker
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.arrow import warm_up
@@ -36,6 +35,7 @@ from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
+from services.sink.sink import ClickHouseSink, end_offsets
 from streams.catalogue import ingested_topics
 from streams.settings import Settings
 from tests import sample_events as samples

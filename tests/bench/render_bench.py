@@ -22,17 +22,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.draft import draft_scripts
 from agents.render import scenes
 from agents.render.layout import FPS
 from agents.render.pipeline import RenderConfig, Renderer
 from agents.render.plan import Shot, build_timeline, narration, shots
-from agents.render.theme import Theme
 from connectors.artifacts.local import LocalArtifactStore
 from connectors.browser.chromium import ChromiumRenderer
+from connectors.media.ffmpeg import Ffmpeg
 from connectors.tts.espeak import EspeakTts
+from factory.config import theme_from_settings
 from streams.settings import Settings
 from tests.bench.procstat import descendants
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 TARGET_SECONDS = 30.0
@@ -93,7 +94,7 @@ async def pick_script(tts: EspeakTts, language: str) -> tuple[dict[str, Any], fl
         event = problem_event(i)
         if event["language"] != language:
             continue
-        for script in draft_scripts(event, k=3):
+        for script in drafted(event, k=3):
             seconds = await planned_duration(tts, script)
             if best is None or abs(seconds - TARGET_SECONDS) < abs(best[1] - TARGET_SECONDS):
                 best = (script, seconds)
@@ -104,9 +105,10 @@ async def pick_script(tts: EspeakTts, language: str) -> tuple[dict[str, Any], fl
 def renderer(browser: ChromiumRenderer, tts: EspeakTts, root: Path) -> Renderer:
     return Renderer(
         browser=browser,
+        media=Ffmpeg(),
         tts=tts,
         store=LocalArtifactStore(root),
-        theme=Theme.from_settings(Settings()),
+        theme=theme_from_settings(Settings()),
         config=RenderConfig(),
     )
 
@@ -119,7 +121,7 @@ async def baseline(browser: ChromiumRenderer, tts: EspeakTts, script: dict[str, 
     speech = await tts.synthesize([line.text for line in lines], script["language"])
     timeline = build_timeline(lines, speech.phrases, speech.duration, script["countdown_seconds"])
     frames: Sequence[Shot] = shots(timeline, FPS)
-    theme = Theme.from_settings(Settings())
+    theme = theme_from_settings(Settings())
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         wav.write_bytes(speech.wav)
@@ -153,7 +155,7 @@ async def run(args: argparse.Namespace) -> None:
         script, seconds = await pick_script(tts, args.language)
         print(f"script {script['script_id'][:8]} ({args.language}): a {seconds:.1f} s short")
         with tempfile.TemporaryDirectory() as tmp, PeakRss() as rss:
-            warm = draft_scripts(problem_event(1), k=1)[0]
+            warm = drafted(problem_event(1), k=1)[0]
             await renderer(browser, tts, Path(tmp) / "warm").render(warm)
             times = []
             for run_no in range(args.runs):

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from connectors.vectors.edge_adapter import EdgeVectorStore
-from connectors.vectors.port import Chunk, VectorStore
 from connectors.vectors.qdrant_client_adapter import QdrantClientVectorStore
+from streams.ports.vectors import Chunk, VectorStore
 
 TARGET_P95_MS = 20.0
 TARGET_POINTS = 100_000

@@ -21,12 +21,13 @@ SCOPES = ["problems:write", "knowledge:write", "problems:read", "dashboard:read"
 
 
 async def serve(ready_file: Path) -> None:
-    from connectors.api import InMemoryStatusReader, broker_canary_check, build_default_deps
-    from connectors.api.app import create_app
-    from connectors.api.health import HEALTH_TOPIC
     from connectors.kafka import KafkaEventProducer
     from connectors.registry_client import HttpSchemaRegistry
+    from observability.readiness import HEALTH_TOPIC
     from schemas.serializer import AvroSerde
+    from services.api import InMemoryStatusReader, broker_canary_check, build_default_deps
+    from services.api.app import create_app
+    from services.api.records import API_PRODUCER
     from streams.settings import Settings
 
     settings = Settings()
@@ -34,7 +35,9 @@ async def serve(ready_file: Path) -> None:
     producer = KafkaEventProducer(settings.kafka_bootstrap_servers or "")
     await producer.start()
     registry = HttpSchemaRegistry(settings.schema_registry_url or "")
-    canary = broker_canary_check(producer, settings.topic(HEALTH_TOPIC), timeout_s=0.8)
+    canary = broker_canary_check(
+        producer, settings.topic(HEALTH_TOPIC), source=API_PRODUCER, timeout_s=0.8
+    )
     deps = await build_default_deps(
         settings, producer, AvroSerde(registry), InMemoryStatusReader(), [canary]
     )

@@ -1,6 +1,6 @@
 """A worker that fails on purpose: ``python -m tests.chaos.faulty_worker GROUP``.
 
-It is ``munjero worker GROUP`` (``streams.worker.run_worker``: the real Faust app, agents,
+It is ``munjero worker GROUP`` (``factory.worker.run_worker``: the real Faust app, agents,
 processors, retry tiers and dead letters), except that each processor's ``step`` is wrapped so
 that a deterministic share of events raises ``RetriableError`` on their *first* attempt only.
 
@@ -60,17 +60,17 @@ def wrap_processor(processor: Any, rate: float) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    from streams import worker
+    from factory import worker
     from streams.settings import Settings
 
     rate = float(os.environ.get(TRANSIENT_RATE_ENV, "0.05"))
     original = worker.build_worker_app
 
     def build_faulty(settings: Settings, group: str) -> Any:
-        app, processors = original(settings, group)
+        app, processors, resources = original(settings, group)
         for processor in processors:
             wrap_processor(processor, rate)
-        return app, processors
+        return app, processors, resources
 
     worker.build_worker_app = build_faulty  # run_worker looks it up by its module name
     worker.run_worker(Settings(), argv[0])

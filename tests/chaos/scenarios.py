@@ -47,11 +47,11 @@ from aiokafka import AIOKafkaConsumer
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
+from factory.supervisor import stop_processes, worker_env
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic as catalogue_topic
 from streams.events import derived_meta
 from streams.settings import Settings
-from streams.supervisor import stop_processes, worker_env
 from tests.chaos import auditor
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.faulty_worker import TRANSIENT_RATE_ENV, is_transient
@@ -84,7 +84,7 @@ class Report:
 def spawn(settings: Settings, group: str, log: Path, *, faulty_rate: float | None = None) -> Proc:
     """``munjero worker GROUP`` (or the fault-injecting variant) as a child process."""
     env = worker_env(settings)
-    module = ["streams.cli", "worker"]
+    module = ["factory.cli", "worker"]
     if faulty_rate is not None:
         module = ["tests.chaos.faulty_worker"]
         env[TRANSIENT_RATE_ENV] = str(faulty_rate)
@@ -221,8 +221,8 @@ async def await_drained(
 
 async def clickhouse_audit(f: Factory, work: Path, report: Report, tables: Sequence[str]) -> None:
     """Ingest every topic with the project's sink into a private chdb; check double counting."""
-    from agents.sink import ClickHouseSink, end_offsets
     from connectors.warehouse.chdb_adapter import ChdbWarehouse
+    from services.sink.sink import ClickHouseSink, end_offsets
 
     warehouse = ChdbWarehouse(work / "chdb")
     sink = ClickHouseSink(f.settings, warehouse, f.serde)
@@ -350,9 +350,9 @@ async def _kill_while(
 async def _produce_renders(f: Factory, work: Path, count: int) -> list[str]:
     """``count`` RenderCompleted events, all pointing at one real tiny MP4 in the artifact
     store the publish worker reads (``settings.data_dir/artifacts``)."""
-    from agents.draft import draft_scripts
-    from connectors.artifacts.keys import content_key
     from connectors.artifacts.local import LocalArtifactStore
+    from streams.ports.artifact_keys import content_key
+    from tests.drafts import drafted
     from tests.media import tiny_mp4
 
     video = await asyncio.to_thread(tiny_mp4, work / "short.mp4")
@@ -364,7 +364,7 @@ async def _produce_renders(f: Factory, work: Path, count: int) -> list[str]:
     render_ids: list[str] = []
     batch = []
     for i in range(count):
-        script = draft_scripts(problem_event(100_000 + i), k=1)[0]
+        script = drafted(problem_event(100_000 + i), k=1)[0]
         meta = derived_meta(script, "render")
         render = {
             "meta": meta, "render_id": meta["event_id"], "script_id": script["script_id"],

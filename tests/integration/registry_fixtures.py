@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry_server import create_registry_app
+from services.registry.server import create_registry_app
 from tests.servers import serve_in_thread
 
 

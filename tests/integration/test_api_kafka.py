@@ -12,7 +12,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from connectors.api import (
+from connectors.broker import EmbeddedBroker
+from connectors.kafka import KafkaEventProducer, ensure_topics
+from observability.readiness import HEALTH_TOPIC
+from schemas.registry import InMemorySchemaRegistry
+from schemas.serializer import AvroSerde
+from services.api import (
     ApiDeps,
     InMemoryStatusReader,
     broker_canary_check,
@@ -20,11 +25,7 @@ from connectors.api import (
     create_app,
     health_topic_spec,
 )
-from connectors.api.health import HEALTH_TOPIC
-from connectors.broker import EmbeddedBroker
-from connectors.kafka import KafkaEventProducer, ensure_topics
-from schemas.registry import InMemorySchemaRegistry
-from schemas.serializer import AvroSerde
+from services.api.records import API_PRODUCER
 from streams.catalogue import topic
 from streams.settings import Settings
 from tests.integration.kafka_helpers import consume_until
@@ -56,7 +57,9 @@ async def running_api(
         namespace=settings.topic_namespace,
     )
     serde = AvroSerde(InMemorySchemaRegistry())
-    canary = broker_canary_check(producer, settings.topic(HEALTH_TOPIC), timeout_s=0.8)
+    canary = broker_canary_check(
+        producer, settings.topic(HEALTH_TOPIC), source=API_PRODUCER, timeout_s=0.8
+    )
     deps = await build_default_deps(settings, producer, serde, InMemoryStatusReader(), [canary])
     key = deps.keys.create_key("integration", ["problems:write", "problems:read"])
     transport = httpx.ASGITransport(create_app(deps))

@@ -25,9 +25,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from connectors.artifacts.keys import content_key
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import (
+from connectors.artifacts.s3 import S3ArtifactStore, _translate
+from streams.errors import FatalError, RetriableError
+from streams.ports.artifact_keys import content_key
+from streams.ports.artifacts import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ArtifactStore,
@@ -35,8 +37,6 @@ from connectors.artifacts.port import (
     ArtifactStoreUnavailableError,
     InvalidArtifactKeyError,
 )
-from connectors.artifacts.s3 import S3ArtifactStore, _translate
-from streams.errors import FatalError, RetriableError
 
 pytestmark = pytest.mark.integration
 

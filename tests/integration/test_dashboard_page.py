@@ -23,20 +23,21 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from agents.experiments.stats import ArmCounts, beta_binomial
-from connectors.api.auth import ApiKeyStore
-from connectors.api.dashboard import CSP, DashboardDeps, dashboard_routes
-from connectors.api.deps import ApiDeps
-from connectors.api.errors import install_error_handlers, json_response
-from connectors.api.gateway import Gateway
 from connectors.artifacts.local import LocalArtifactStore
 from connectors.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
-from streams import dashboards, events
+from services.api.auth import ApiKeyStore
+from services.api.dashboard import CSP, DashboardDeps, dashboard_routes
+from services.api.deps import ApiDeps
+from services.api.errors import install_error_handlers, json_response
+from services.api.gateway import Gateway
+from streams import events
 from streams.settings import Settings
 from tests import sample_events as samples
 from tests.servers import serve_in_thread
 from tests.warehouse_loader import Event, load_events
+from warehouse import dashboards
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

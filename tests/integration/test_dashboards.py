@@ -14,9 +14,9 @@ import pytest
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
 from observability.error_groups import error_groups_statements
-from streams import dashboards
 from tests import sample_events as samples
 from tests.warehouse_loader import Event, load_events
+from warehouse import dashboards
 
 pytestmark = pytest.mark.integration
 DB = "munjero"

@@ -11,8 +11,8 @@ import pytest
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
+from factory.dlq import read_dead_letters, replay
 from schemas.serializer import AvroSerde, subject_for
-from streams.dlq import read_dead_letters, replay
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import committed_consumer, consume_until

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from connectors.embeddings.e5_small import E5SmallEmbedder
-from connectors.embeddings.port import Embedder
 from connectors.embeddings.use_m3 import UseM3Embedder
+from streams.ports.embeddings import Embedder
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ import pytest
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 
-from connectors.api.dashboard import DashboardDeps, dashboard_routes
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
 from observability.clickhouse_traces import LOGS_TABLE
 from observability.error_groups import ERROR_GROUPS_SQL, backfill_sql, error_groups_statements
-from observability.errors import FINGERPRINT_ATTRIBUTE, exception_attributes
 from observability.logs import LOG_COLUMNS, log_doc, log_row
+from services.api.dashboard import DashboardDeps, dashboard_routes
+from streams.telemetry.errors import FINGERPRINT_ATTRIBUTE, exception_attributes
 
 pytestmark = pytest.mark.integration
 DB = "munjero"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from connectors.broker import free_port
-from streams.samples import load_sample_problems
+from factory.samples import load_sample_problems
+from factory.supervisor import RunningFactory, running_factory
 from streams.settings import Settings
-from streams.supervisor import RunningFactory, running_factory
 
 pytestmark = pytest.mark.integration
 

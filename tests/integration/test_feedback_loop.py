@@ -13,18 +13,18 @@ import pytest
 
 from agents.drafting.arms import ARMS, EXPERIMENT_ID
 from agents.evaluator import EvaluatorConfig, ExperimentEvaluator
-from connectors.analytics.schedule import metrics_record
-from connectors.publishing.port import Upload
+from agents.metrics_schedule import metrics_record
+from connectors.arm_weights import weights_from
 from connectors.simulator.analytics import SimulatedAnalytics
 from connectors.simulator.audience import AudienceModel
 from connectors.simulator.channel import SimulatedChannel
 from connectors.simulator.clock import ManualClock
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
+from factory.loop import START, LoopConfig, run_loop
 from schemas.contracts import load_schema
 from streams import events
-from streams.loop import START, LoopConfig, run_loop
-from streams.weights import weights_from
+from streams.ports.publishing import Upload
 from tests.warehouse_loader import load_events
 
 pytestmark = pytest.mark.integration

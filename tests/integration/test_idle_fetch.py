@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def fetch_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def fetch_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts fetch round trips (the library's own method, under our wait)."""
     calls = [0]
     original = idle_fetch._ORIGINAL
@@ -28,7 +27,7 @@ def fetch_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return result
 
     monkeypatch.setattr(idle_fetch, "_ORIGINAL", counting)
-    yield calls
+    return calls
 
 
 async def test_idle_consumer_fetches_a_few_times_per_second_and_still_gets_data(

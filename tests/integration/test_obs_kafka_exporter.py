@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from observability.clickhouse_traces import span_json
 from observability.kafka_exporter import KafkaSpanExporter, KafkaSpanSink, configure_tracing
-from observability.propagation import inject, process_span, publish_span
+from streams.telemetry.propagation import inject, process_span, publish_span
 from tests.integration.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from connectors.broker import free_port
+from factory.samples import load_sample_problems
+from factory.supervisor import RunningFactory, running_factory
 from observability.clickhouse_traces import journey_sql
-from observability.process_server import read_targets
-from streams.samples import load_sample_problems
+from observability.readiness import read_targets
 from streams.settings import Settings
-from streams.supervisor import RunningFactory, running_factory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,7 +150,7 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
     # API it asks runs on this event loop).
     from typer.testing import CliRunner
 
-    from streams.cli import cli
+    from factory.cli import cli
 
     result = await asyncio.to_thread(CliRunner().invoke, cli, ["doctor", "--url", factory.api_url])
     assert result.exit_code == 0, result.output

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from agents.draft import draft_scripts
-from connectors.artifacts.keys import content_key
 from connectors.artifacts.local import LocalArtifactStore
 from connectors.kafka import KafkaEventProducer
 from schemas.serializer import AvroSerde, subject_for
 from streams.events import derived_meta
+from streams.ports.artifact_keys import content_key
 from streams.settings import Settings
+from tests.drafts import drafted
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
@@ -38,7 +38,7 @@ async def factory(settings: Settings, registry_url: str, tmp_path: Path) -> Asyn
 
 
 async def _render_event(settings: Settings, tmp_path: Path) -> dict[str, Any]:
-    script = draft_scripts(problem_event(0), k=1)[0]
+    script = drafted(problem_event(0), k=1)[0]
     video = tiny_mp4(tmp_path / "short.mp4")
     store = LocalArtifactStore(settings.data_dir / "artifacts")
     stored = await store.put_file(content_key("renders", "ab" * 32, "short.mp4"), video,

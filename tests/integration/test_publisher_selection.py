@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.publishing.port import Upload
 from connectors.simulator.channel import SimulatedChannel
 from connectors.youtube.publisher import YouTubePublisher
-from streams.resources import Resources
+from factory.resources import Resources
+from streams.ports.publishing import Upload
 from streams.settings import Settings
 from tests.fakes.youtube_data import FakeYouTube, build_app
 from tests.media import tiny_mp4

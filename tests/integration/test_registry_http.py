@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 
 from connectors.registry_client import HttpSchemaRegistry
-from connectors.registry_server import MEDIA_TYPE, registry_router
-from connectors.registry_store import RegistryStore
 from schemas.contracts import schema_text
+from services.registry.server import MEDIA_TYPE, registry_router
+from services.registry.store import RegistryStore
 from streams.errors import RegistryUnavailableError, SchemaRegistryError, UnknownSchemaError
 from tests.integration.registry_fixtures import (  # noqa: F401  (fixtures)
     fresh_registry_url,

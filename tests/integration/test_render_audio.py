@@ -12,11 +12,11 @@ import pytest
 
 from agents.render import audio
 from agents.render.scenes import ASSET_ORIGIN, SceneSpec, scene_html
-from agents.render.theme import Theme
 from connectors.browser.chromium import ChromiumRenderer
 from connectors.media import ffmpeg
 from connectors.tts.espeak import EspeakTts
-from connectors.tts.port import Pcm, read_pcm, write_wav
+from factory.config import theme_from_settings
+from streams.ports.tts import Pcm, read_pcm, write_wav
 from streams.settings import Settings
 from tests.factories import problem_event
 
@@ -108,14 +108,14 @@ async def test_the_brand_logo_is_served_and_nothing_else_loads(tmp_path: Path) -
          str(logo)],
         check=True,
     )  # fmt: skip
-    from agents.draft import draft_scripts
+    from tests.drafts import drafted
 
-    script = draft_scripts(problem_event(0), k=1)[0]
+    script = drafted(problem_event(0), k=1)[0]
     browser = ChromiumRenderer(asset_origin=ASSET_ORIGIN, assets={"logo": logo})
     try:
         async with browser.job() as job:
             html = scene_html(
-                SceneSpec("hook"), script, Theme.from_settings(Settings()), has_logo=True
+                SceneSpec("hook"), script, theme_from_settings(Settings()), has_logo=True
             )
             _, boxes = await job.screenshot(html, measure=(".brand img",))
             blocked = list(job.blocked)

@@ -16,15 +16,16 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
-from agents.draft import draft_scripts
 from agents.render import scenes
 from agents.render.pipeline import RenderConfig, Renderer
-from agents.render.theme import Theme
 from connectors.artifacts.local import LocalArtifactStore
 from connectors.browser.chromium import ChromiumRenderer
 from connectors.media import ffmpeg
+from connectors.media.ffmpeg import Ffmpeg
 from connectors.tts.espeak import EspeakTts
+from factory.config import theme_from_settings
 from streams.settings import Settings
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -87,7 +88,7 @@ def payloads(origin: str) -> dict[str, str]:
 def hostile_script(origin: str) -> dict[str, Any]:
     """A realistic drafted script with a payload in every field that reaches the screen."""
     p = payloads(origin)
-    script = dict(draft_scripts(problem_event(40), k=1)[0])
+    script = dict(drafted(problem_event(40), k=1)[0])
     script.update(
         hook=f"Quiz {p['script']}",
         preface=p["frame"],
@@ -141,7 +142,7 @@ async def test_every_scene_with_hostile_text_is_inert(
     attacker: Attacker, browser: ChromiumRenderer, requests_before: int
 ) -> None:
     script = hostile_script(attacker.origin)
-    theme = Theme.from_settings(Settings())
+    theme = theme_from_settings(Settings())
     kinds = ["hook", "question", "choices", "reveal", "cta"]
     specs = [scenes.SceneSpec(kind, caption=script["hook"]) for kind in kinds]
     specs.append(scenes.SceneSpec("countdown", tick=3, caption=script["question"]))
@@ -188,9 +189,10 @@ async def test_full_render_of_hostile_script(
     script = hostile_script(attacker.origin)
     renderer = Renderer(
         browser=browser,
+        media=Ffmpeg(),
         tts=tts,
         store=LocalArtifactStore(tmp_path / "store"),
-        theme=Theme.from_settings(Settings()),
+        theme=theme_from_settings(Settings()),
         config=RenderConfig(workdir=work),
     )
     result = await renderer.render(script)

@@ -25,30 +25,26 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from agents.draft import draft_scripts
 from agents.render import scenes
 from agents.render.layout import HEIGHT, WIDTH
 from agents.render.pipeline import RenderConfig, Renderer, RenderResult
 from agents.render.plan import Timeline, build_timeline, narration
-from agents.render.theme import Theme
-from connectors.artifacts.keys import content_key
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import StoredArtifact
 from connectors.browser import chromium
 from connectors.browser.chromium import ChromiumRenderer
 from connectors.media import ffmpeg
+from connectors.media.ffmpeg import Ffmpeg
 from connectors.tts.espeak import EspeakTts
-from connectors.tts.port import Speech
+from factory.config import theme_from_settings
 from streams import events
-from streams.errors import (
-    FatalError,
-    RenderCrashedError,
-    RenderRejectedError,
-    RetriableError,
-    ValidationError,
-)
+from streams.errors import FatalError, RetriableError, ValidationError
+from streams.ports.artifact_keys import content_key
+from streams.ports.artifacts import StoredArtifact
+from streams.ports.render import RenderCrashedError, RenderRejectedError
+from streams.ports.tts import Speech
 from streams.settings import Settings
 from tests.bench.procstat import descendants
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -60,7 +56,7 @@ ACCENT_DISTANCE = 40  # per channel: JPEG stills and yuv420p move colours a litt
 
 
 def script_for(index: int) -> dict[str, Any]:
-    return dict(draft_scripts(problem_event(index), k=1)[0])
+    return dict(drafted(problem_event(index), k=1)[0])
 
 
 class RecordingTts:
@@ -90,9 +86,10 @@ def make_renderer(
     work.mkdir(parents=True, exist_ok=True)
     return Renderer(
         browser=browser,
+        media=Ffmpeg(),
         tts=tts or RecordingTts(),
         store=LocalArtifactStore(root / "store"),
-        theme=Theme.from_settings(Settings()),
+        theme=theme_from_settings(Settings()),
         config=RenderConfig(workdir=work, **config),
     )
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from agents.draft import draft_scripts
 from connectors.kafka import KafkaEventProducer
 from connectors.media.ffmpeg import probe
 from schemas.serializer import AvroSerde, subject_for
 from streams.settings import Settings
+from tests.drafts import drafted
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
@@ -40,10 +40,10 @@ async def test_scripts_become_videos_and_an_unrenderable_one_is_dead_lettered(
 ) -> None:
     settings, serde, producer = factory
     topic = settings.topic("scripts.drafted")
-    good = draft_scripts(problem_event(0), k=1)[0]
-    too_long = draft_scripts(problem_event(2), k=1)[0]
+    good = drafted(problem_event(0), k=1)[0]
+    too_long = drafted(problem_event(2), k=1)[0]
     too_long["explanation"] = " ".join([good["explanation"]] * 12)  # > 60 s of narration
-    duplicate = draft_scripts(problem_event(4), k=1)[0]
+    duplicate = drafted(problem_event(4), k=1)[0]
     duplicate["duplicate_of"] = good["problem_id"]
     key = b"one-partition"  # the poison sits between good events on one partition
     encode = serde.encode_async

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
-from streams.ddl import create_raw_table, table_for_topic
+from warehouse.tables import create_raw_table, table_for_topic
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from observability import errors
+from streams.telemetry import errors
 from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.sink import ClickHouseSink, end_offsets
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
-from streams.errors import WarehouseError
+from services.sink.sink import ClickHouseSink, end_offsets
+from streams.ports.warehouse import WarehouseError
 from streams.settings import Settings
 from tests import sample_events as samples
 

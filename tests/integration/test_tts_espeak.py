@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from connectors.tts.espeak import EspeakTts
-from connectors.tts.port import (
+from streams.errors import FatalError, RetriableError
+from streams.ports.tts import (
     Speech,
     TextToSpeech,
     TtsTimeoutError,
     TtsUnavailableError,
     read_pcm,
 )
-from streams.errors import FatalError, RetriableError
 
 pytestmark = pytest.mark.integration
 

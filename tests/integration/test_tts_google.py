@@ -13,8 +13,8 @@ from itertools import pairwise
 import pytest
 
 from connectors.tts.google import GoogleCloudTts
-from connectors.tts.port import TextToSpeech, TtsRejectedError, TtsUnavailableError
 from streams.errors import FatalError, RetriableError
+from streams.ports.tts import TextToSpeech, TtsRejectedError, TtsUnavailableError
 from tests.fakes.google_tts import FakeGoogleTts, build_app
 from tests.integration.test_tts_espeak import TtsContract
 from tests.servers import serve_in_thread

@@ -18,14 +18,14 @@ import pytest
 
 from connectors.vectors.edge_adapter import EdgeVectorStore
 from connectors.vectors.factory import open_vector_store
-from connectors.vectors.port import (
+from connectors.vectors.qdrant_client_adapter import QdrantClientVectorStore
+from streams.errors import ValidationError
+from streams.ports.vectors import (
     Chunk,
     CollectionNotFoundError,
     DimensionMismatchError,
     VectorStore,
 )
-from connectors.vectors.qdrant_client_adapter import QdrantClientVectorStore
-from streams.errors import ValidationError
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,8 @@ import pytest
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.clickhouse_connect_adapter import ClickHouseConnectWarehouse
-from connectors.warehouse.port import Warehouse
 from connectors.warehouse.schema import ensure_schema
-from streams.errors import WarehouseError
+from streams.ports.warehouse import Warehouse, WarehouseError
 
 pytestmark = pytest.mark.integration
 

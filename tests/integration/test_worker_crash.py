@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from agents.sink import ClickHouseSink, end_offsets
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from schemas.serializer import AvroSerde, subject_for
+from services.sink.sink import ClickHouseSink, end_offsets
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.registry_fixtures import registry_url  # noqa: F401

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from google.oauth2.credentials import Credentials
 
-from connectors.analytics.port import AnalyticsUnavailableError
 from connectors.youtube_analytics import AnalyticsRejectedError
 from connectors.youtube_analytics.analytics_api import YouTubeAnalyticsClient
 from connectors.youtube_analytics.reporting_api import (
@@ -23,6 +22,7 @@ from connectors.youtube_analytics.reporting_api import (
 )
 from connectors.youtube_analytics.source import YouTubeAnalyticsSource, youtube_day
 from streams.errors import FatalError, RetriableError
+from streams.ports.analytics import AnalyticsUnavailableError
 from tests.fakes.youtube_analytics import FakeYouTubeAnalytics, build_app
 from tests.servers import serve_in_thread
 

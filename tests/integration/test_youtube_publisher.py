@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from connectors.publishing.port import (
+from connectors.youtube.credentials import channel_credentials
+from connectors.youtube.ledger import UploadLedger
+from connectors.youtube.publisher import CHUNK_QUANTUM, YouTubePublisher
+from connectors.youtube.quota import VIDEOS_INSERT_UNITS, QuotaBudget, next_quota_day_start
+from streams.ports.publishing import (
     PublishRejectedError,
     PublishUnavailableError,
     Upload,
     VideoPublisher,
 )
-from connectors.youtube.credentials import channel_credentials
-from connectors.youtube.ledger import UploadLedger
-from connectors.youtube.publisher import CHUNK_QUANTUM, YouTubePublisher
-from connectors.youtube.quota import VIDEOS_INSERT_UNITS, QuotaBudget, next_quota_day_start
 from tests.fakes.youtube_data import FakeYouTube, build_app
 from tests.integration.youtube_upload_child import publisher_from
 from tests.servers import serve_in_thread

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from factory.supervisor import spawn_worker, stop_processes
 from streams.settings import Settings
-from streams.supervisor import spawn_worker, stop_processes
 
 if TYPE_CHECKING:
     from connectors.kafka import KafkaEventProducer

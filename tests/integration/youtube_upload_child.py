@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connectors.publishing.port import Upload
 from connectors.youtube.credentials import channel_credentials
 from connectors.youtube.publisher import YouTubePublisher
 from connectors.youtube.quota import QuotaBudget
+from streams.ports.publishing import Upload
 
 
 def publisher_from(config: dict[str, Any]) -> YouTubePublisher:

@@ -9,8 +9,7 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from connectors.analytics.port import VideoMetrics
-from connectors.analytics.schedule import (
+from agents.metrics_schedule import (
     WINDOW_NAMES,
     WINDOWS,
     due_windows,
@@ -20,6 +19,7 @@ from connectors.analytics.schedule import (
 from schemas.contracts import load_schema
 from streams import events
 from streams.errors import FatalError
+from streams.ports.analytics import VideoMetrics
 
 PUBLISHED = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 

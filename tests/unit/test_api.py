@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.api import (
+from schemas.registry import InMemorySchemaRegistry
+from schemas.serializer import AvroSerde
+from services.api import (
     ApiDeps,
     ApiKeyStore,
     InMemoryIdempotencyStore,
@@ -24,13 +26,12 @@ from connectors.api import (
     build_default_deps,
     create_app,
 )
-from connectors.api import auth as auth_module
-from connectors.api.errors import Unauthenticated
-from connectors.api.idempotency import Answer, KeyedLocks, StoredAnswer
-from connectors.api.ports import Message
-from schemas.registry import InMemorySchemaRegistry
-from schemas.serializer import AvroSerde
-from streams.errors import BrokerUnavailableError, WarehouseError
+from services.api import auth as auth_module
+from services.api.errors import Unauthenticated
+from services.api.idempotency import Answer, KeyedLocks, StoredAnswer
+from streams.errors import BrokerUnavailableError
+from streams.ports.producer import Message
+from streams.ports.warehouse import WarehouseError
 from streams.settings import Settings
 
 ALL_SCOPES = ["problems:write", "problems:read", "knowledge:write"]
@@ -567,7 +568,7 @@ async def test_readyz_reports_each_check(api_settings: Settings) -> None:
 
     serde = AvroSerde(InMemorySchemaRegistry())
     checks = [
-        broker_canary_check(publisher, "unit.munjero.health", timeout_s=0.05),
+        broker_canary_check(publisher, "unit.munjero.health", source="unit", timeout_s=0.05),
         ReadinessCheck("registry", ok),
     ]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from connectors.artifacts.factory import open_artifact_store
-from connectors.artifacts.keys import check_key, content_key
 from connectors.artifacts.local import LocalArtifactStore
-from connectors.artifacts.port import InvalidArtifactKeyError
 from connectors.artifacts.s3 import S3ArtifactStore
 from streams.errors import FatalError
+from streams.ports.artifact_keys import check_key, content_key
+from streams.ports.artifacts import InvalidArtifactKeyError
 
 DIGEST = hashlib.sha256(b"render spec").hexdigest()
 

@@ -9,8 +9,8 @@ from fastavro.validation import validate
 from agents.experiments.bandit import experiment_record, thompson_weights
 from agents.experiments.simulate import compare_policies, simulate_policy
 from agents.experiments.stats import ArmCounts, Decision, beta_binomial
+from connectors.arm_weights import weights_from
 from schemas.contracts import parsed_schema
-from streams.weights import weights_from
 
 CTR = {"a": 0.045, "b": 0.05, "c": 0.055, "d": 0.065}
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import schemas
+from schemas.compat_check import HISTORY_DIR, evaluate, main, snapshots
 from schemas.compatibility import (
     CompatibilityLevel,
     InvalidSchemaError,
@@ -21,7 +22,6 @@ from schemas.compatibility import (
     removed_defaults,
 )
 from schemas.contracts import AVRO_DIR, EVENT_TYPES, load_schema, schema_text
-from streams.compat_check import HISTORY_DIR, evaluate, main, snapshots
 
 Schema = dict[str, Any]
 
@@ -274,7 +274,7 @@ def test_runs_as_a_module(avro_dir: Path, history: Path, edit: Any) -> None:
     edit(lambda schema: changed_field(schema, "answer_index", type="string"))
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "streams.compat_check"),
+            *(sys.executable, "-m", "schemas.compat_check"),
             *("--schemas", str(avro_dir), "--history", str(history), "ProblemSubmitted"),
         ],
         capture_output=True,

@@ -14,19 +14,19 @@ import pytest
 import yaml
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
+from factory import generate
 from schemas.contracts import parsed_schema
-from streams import generate
 from streams.catalogue import ALL_TOPICS, ingested_topics
-from streams.ddl import (
+from tests import sample_events as samples
+from warehouse.kafka_engine import kafka_columns, kafka_ingest_statements, select_expressions
+from warehouse.schema import schema_statements
+from warehouse.tables import (
     UnsupportedAvroType,
     clickhouse_type,
     event_columns,
     raw_tables,
-    schema_statements,
     table_for_topic,
 )
-from streams.ddl_kafka import kafka_columns, kafka_ingest_statements, select_expressions
-from tests import sample_events as samples
 
 TS = {"type": "long", "logicalType": "timestamp-millis"}
 

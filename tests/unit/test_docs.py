@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from connectors.api.models import ProblemIn
+from services.api.models import ProblemIn
 from streams.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agents.draft import Fact, draft_scripts, grounded_explanation, retrieval_query
+from agents.draft import Fact, grounded_explanation, retrieval_query
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 FACT = Fact("c1", 0.9, "세종은 1443년에 훈민정음을 만들었다. 1446년에 반포했다.")
@@ -26,7 +27,7 @@ def test_top_fact_first_sentence_is_added_only_when_relevant_and_new() -> None:
 
 def test_every_variant_cites_the_retrieved_facts() -> None:
     facts = [FACT, Fact("c2", 0.81, "다른 사실이다.")]
-    scripts = draft_scripts(problem_event(0), k=3, facts=facts, grounding_min_score=0.85)
+    scripts = drafted(problem_event(0), k=3, facts=facts, grounding_min_score=0.85)
     assert len(scripts) == 3
     for script in scripts:
         assert script["citations"] == [

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from connectors.embeddings.cache import CachingEmbedder, content_key
-from connectors.embeddings.port import Vectors, normalise
+from streams.ports.embeddings import Vectors, normalise
 
 
 class CountingEmbedder:

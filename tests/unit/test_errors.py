@@ -8,8 +8,8 @@ import uuid
 import pytest
 import sentry_sdk
 
-from observability import errors
-from observability.errors import (
+from streams.telemetry import errors
+from streams.telemetry.errors import (
     FINGERPRINT_ATTRIBUTE,
     STACKTRACE_CHARS,
     exception_attributes,

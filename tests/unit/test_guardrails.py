@@ -1,19 +1,19 @@
 from __future__ import annotations
 
-from agents.draft import draft_scripts
 from agents.drafting.guardrails import violations
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 
 def _script_and_problem(index: int = 0) -> tuple[dict[str, object], dict[str, object]]:
     problem = problem_event(index)
-    return draft_scripts(problem, k=1)[0], problem
+    return drafted(problem, k=1)[0], problem
 
 
 def test_template_drafts_of_the_whole_sample_bank_pass() -> None:
     for index in range(83):
         problem = problem_event(index)
-        for script in draft_scripts(problem, k=3):
+        for script in drafted(problem, k=3):
             assert violations(script, problem) == [], problem["problem_id"]
 
 

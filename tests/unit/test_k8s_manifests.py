@@ -108,8 +108,8 @@ def test_release_pipeline_order() -> None:
 
 
 def test_generated_users_cover_every_worker_group() -> None:
-    from streams.worker import GROUPS
+    from factory.topology import worker_group_names
 
     users = yaml.safe_load_all((Path(ROOT) / "k8s/base/kafka/users.yaml").read_text())
     names = {u["metadata"]["name"] for u in users}
-    assert {f"munjero-{g}" for g in GROUPS} <= names
+    assert {f"munjero-{g}" for g in worker_group_names()} <= names

@@ -8,7 +8,7 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from connectors import kafka_auth
+from streams import kafka_auth
 from streams.settings import Settings
 
 

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
-from observability.propagation import extract, inject, process_span, publish_span, trace_headers
+from streams.telemetry.propagation import extract, inject, process_span, publish_span, trace_headers
 
 
 @pytest.fixture

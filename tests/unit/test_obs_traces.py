@@ -27,7 +27,7 @@ from observability.clickhouse_traces import (
     traces_ddl,
     traces_ingest_ddl,
 )
-from observability.propagation import inject, process_span, publish_span
+from streams.telemetry.propagation import inject, process_span, publish_span
 
 
 @pytest.fixture

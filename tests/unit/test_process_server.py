@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connectors.api.health import ReadinessCheck
-from observability import metrics
-from observability.process_server import ProcessServer, read_targets
+from observability.process_server import ProcessServer
+from observability.readiness import ReadinessCheck, read_targets
+from streams.telemetry import metrics
 
 
 @pytest.fixture

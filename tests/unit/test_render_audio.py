@@ -10,8 +10,8 @@ import pytest
 from agents.render import audio
 from agents.render.audio import gain_db, narration_track, parse_ebur128
 from agents.render.plan import TAIL_S, Timeline
-from connectors.tts.port import SAMPLE_WIDTH, Pcm, PhraseTiming, Speech, read_pcm, write_wav
-from streams.errors import RenderRejectedError
+from streams.ports.render import RenderRejectedError
+from streams.ports.tts import SAMPLE_WIDTH, Pcm, PhraseTiming, Speech, read_pcm, write_wav
 
 RATE = 16_000
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from agents.draft import draft_scripts
 from agents.render import compose
 from agents.render.compose import (
     TRANSITION_S,
@@ -26,7 +25,8 @@ from agents.render.compose import (
 )
 from agents.render.layout import FPS
 from agents.render.plan import Line, Shot, Timeline, build_timeline, narration, shots
-from connectors.tts.port import PhraseTiming
+from streams.ports.tts import PhraseTiming
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 T_FRAMES = round(TRANSITION_S * FPS)
@@ -37,7 +37,7 @@ _XFADE = re.compile(r"^xfade=transition=(\w+):duration=([\d.]+):offset=0$")
 
 
 def timeline(index: int, *, scene_pause: float, countdown: int = 3) -> Timeline:
-    record = draft_scripts(problem_event(index), k=1)[0]
+    record = drafted(problem_event(index), k=1)[0]
     lines: list[Line] = narration(record)
     timings: list[PhraseTiming] = []
     t = 0.05

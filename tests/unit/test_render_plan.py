@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from agents.draft import draft_scripts
 from agents.render.layout import FPS, MAX_SECONDS
 from agents.render.phrases import MAX_CHARS, split_phrases
 from agents.render.plan import (
@@ -22,8 +21,9 @@ from agents.render.plan import (
     narration,
     shots,
 )
-from connectors.tts.port import PhraseTiming
 from streams.errors import ValidationError
+from streams.ports.tts import PhraseTiming
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 KO, KO_NO_PREFACE, EN = 0, 2, 45  # indices into the sample bank
@@ -31,7 +31,7 @@ EPS = 1.5e-3  # slot and cue times are rounded to the millisecond
 
 
 def script(index: int, **overrides: Any) -> dict[str, Any]:
-    record = dict(draft_scripts(problem_event(index), k=1)[0])
+    record = dict(drafted(problem_event(index), k=1)[0])
     record.update(overrides)
     return record
 

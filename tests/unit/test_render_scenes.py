@@ -14,11 +14,11 @@ import jinja2
 import pytest
 from PIL import Image
 
-from agents.draft import draft_scripts
 from agents.render import scenes
 from agents.render.scenes import LABELS, SceneSpec, font_sizes, scene_html, template_version
 from agents.render.storyboard import COLUMNS, GAP, TILE, contact_sheet
 from agents.render.theme import Theme
+from tests.drafts import drafted
 from tests.factories import problem_event
 
 THEME = Theme("Munjero", "#1b1464", "#6a11cb", "#ffcc00", "#ffffff", "Pretendard")
@@ -33,7 +33,7 @@ HOSTILE = (
 
 
 def script(index: int = 0, **overrides: Any) -> dict[str, Any]:
-    record = dict(draft_scripts(problem_event(index), k=1)[0])
+    record = dict(drafted(problem_event(index), k=1)[0])
     record.update(overrides)
     return record
 

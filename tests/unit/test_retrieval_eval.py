@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agents.retrieval_eval import (
+from factory.retrieval_eval import (
     Passage,
     Query,
     evaluate,
@@ -17,7 +17,7 @@ from agents.retrieval_eval import (
     reciprocal_rank,
     validate,
 )
-from agents.retrieval_eval.dataset import longest_common_substring, parse_query
+from factory.retrieval_eval.dataset import longest_common_substring, parse_query
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 PASSAGES = load_passages()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.serializer import Decoded
-from streams.ddl import INGEST_ERROR_COLUMNS, table_for_topic
-from streams.rows import error_row, event_row, mapper_for_topic
 from tests import sample_events as samples
+from warehouse.rows import error_row, event_row, mapper_for_topic
+from warehouse.tables import INGEST_ERROR_COLUMNS, table_for_topic
 
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastavro.validation import validate
 
+from factory.samples import load_sample_problems
 from schemas.contracts import parsed_schema
 from streams.events import meta
-from streams.samples import load_sample_problems
 
 FIELDS = {
     "problem_id",

@@ -11,13 +11,13 @@ from types import MappingProxyType
 import pytest
 
 from agents.drafting.arms import ARMS
-from connectors.analytics.port import VideoMetrics
 from connectors.simulator.audience import (
     DEFAULT_EFFECTS,
     ArmEffect,
     AudienceModel,
 )
 from connectors.simulator.config import EffectsConfigError, effects_from_setting, parse_effects
+from streams.ports.analytics import VideoMetrics
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
 MONTH = T0 + timedelta(days=30)

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from connectors.publishing.port import (
-    Published,
-    PublishRejectedError,
-    PublishUnavailableError,
-    Upload,
-)
 from connectors.simulator.analytics import SimulatedAnalytics, UnknownVideoError
 from connectors.simulator.audience import AudienceModel
 from connectors.simulator.channel import SimulatedChannel, mp4_duration_seconds, video_id_for
 from connectors.simulator.clock import ManualClock
 from streams.errors import FatalError, ValidationError
+from streams.ports.publishing import (
+    Published,
+    PublishRejectedError,
+    PublishUnavailableError,
+    Upload,
+)
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
 ARM = "challenge+comment_answer"

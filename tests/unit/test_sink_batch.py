@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.sink_batch import Backoff, Batch, FlushPolicy, dedup_token
+from services.sink.batch import Backoff, Batch, FlushPolicy, dedup_token
 
 COLS = ("a", "b")
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from connectors.api import svg
+from services.api import svg
 
 HOSTILE = '<script>alert("x")</script>&"\'><img src=x onerror=alert(1)>'
 NS = "{http://www.w3.org/2000/svg}"

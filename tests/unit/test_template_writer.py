@@ -29,9 +29,9 @@ from agents.drafting.template_writer import (
     TemplateWriter,
     phrasebook,
 )
+from factory.samples import load_sample_problems
 from schemas.contracts import load_schema
 from streams.errors import ValidationError
-from streams.samples import load_sample_problems
 
 PROBLEMS = load_sample_problems()
 WRITER = TemplateWriter()

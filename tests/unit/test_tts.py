@@ -12,7 +12,8 @@ import pytest
 from connectors.tts.espeak import EspeakTts, join_phrases, trim_silence
 from connectors.tts.factory import open_tts
 from connectors.tts.google import GoogleCloudTts, build_ssml, phrase_timings
-from connectors.tts.port import (
+from streams.errors import FatalError
+from streams.ports.tts import (
     Pcm,
     TtsOutputError,
     TtsRejectedError,
@@ -20,7 +21,6 @@ from connectors.tts.port import (
     validate_phrases,
     write_wav,
 )
-from streams.errors import FatalError
 
 
 def samples(*values: int) -> bytes:

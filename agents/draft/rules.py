@@ -1,0 +1,88 @@
+"""Drafting rules (pure): what makes a problem draftable, what to retrieve for it, and the
+ScriptDrafted record of one variant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.drafting.arms import EXPERIMENT_ID, Arm
+from agents.drafting.template_writer import ScriptDraft
+from agents.drafting.writer_port import Fact
+from agents.knowledge.chunking import sentences
+from streams.errors import ValidationError
+from streams.events import derived_id, derived_meta
+
+AGENT = "drafting"
+STEP = "draft"
+Record = dict[str, Any]
+
+
+def validate_problem(problem: Record) -> None:
+    """Business rules the schema cannot express. A violation is fatal: retrying cannot help."""
+    choices = problem["choices"]
+    if len(choices) < 2:
+        raise ValidationError(f"problem {problem['problem_id']} has fewer than 2 choices")
+    if not 0 <= problem["answer_index"] < len(choices):
+        raise ValidationError(
+            f"problem {problem['problem_id']}: answer_index {problem['answer_index']} "
+            f"is outside its {len(choices)} choices"
+        )
+    if not problem["question"].strip():
+        raise ValidationError(f"problem {problem['problem_id']} has an empty question")
+    if problem["language"] not in ("ko", "en"):
+        raise ValidationError(f"problem {problem['problem_id']}: unsupported language")
+
+
+def retrieval_query(problem: Record) -> str:
+    """Question plus correct answer: the facts worth citing explain the answer."""
+    return f"{problem['question']} {problem['choices'][problem['answer_index']]}"
+
+
+def grounded_explanation(explanation: str, facts: Sequence[Fact], min_score: float) -> str:
+    """The explanation, extended by the best fact's first sentence when it is relevant enough
+    and says something the explanation does not already say."""
+    if not facts or facts[0].score < min_score:
+        return explanation
+    sentence = sentences(facts[0].text)[0] if facts[0].text.strip() else ""
+    if not sentence or sentence in explanation:
+        return explanation
+    return f"{explanation} {sentence}".strip()
+
+
+def script_record(
+    problem: Record,
+    arm: Arm,
+    draft: ScriptDraft,
+    *,
+    facts: Sequence[Fact] = (),
+    grounding_min_score: float = 1.1,
+    fallback_reason: str | None = None,
+    duplicate_of: str | None = None,
+) -> Record:
+    """The ScriptDrafted record of one variant (pure): deterministic ids, cited facts."""
+    cause_id = problem["meta"]["event_id"]
+    return {
+        "meta": derived_meta(problem, STEP, arm.arm_id),
+        "script_id": derived_id(cause_id, "script", arm.arm_id),
+        "problem_id": problem["problem_id"],
+        "language": problem["language"],
+        "experiment_id": EXPERIMENT_ID,
+        "arm_id": arm.arm_id,
+        "hook_style": arm.hook_style,
+        "cta_style": arm.cta_style,
+        "hook": draft.hook,
+        "preface": draft.preface,
+        "question": draft.question,
+        "choices": list(draft.choices),
+        "countdown_seconds": draft.countdown_seconds,
+        "answer_index": draft.answer_index,
+        "answer_reveal": draft.answer_reveal,
+        "explanation": grounded_explanation(draft.explanation, facts, grounding_min_score),
+        "cta": draft.cta,
+        "estimated_speech_seconds": float(draft.estimated_speech_seconds),
+        "writer": draft.writer,
+        "citations": [{"chunk_id": f.chunk_id, "score": f.score} for f in facts],
+        "fallback_reason": fallback_reason,
+        "duplicate_of": duplicate_of,
+    }

@@ -1,0 +1,280 @@
+"""``munjero``: the command line of the factory."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from schemas.serializer import AvroSerde
+
+cli = typer.Typer(
+    help="Munjero Shorts Factory: quiz problems in, YouTube Shorts out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dlq_cli = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
+topics_cli = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Producer API keys.", no_args_is_help=True)
+cli.add_typer(dlq_cli, name="dlq")
+cli.add_typer(topics_cli, name="topics")
+cli.add_typer(keys_cli, name="keys")
+console = Console()
+
+
+def _settings() -> Settings:
+    from observability.telemetry import configure_logging
+    from streams import kafka_auth
+    from streams.idle_fetch import honour_fetch_max_wait
+
+    settings = Settings()
+    kafka_auth.configure(settings)  # every Kafka client of this process uses its identity
+    honour_fetch_max_wait(settings.kafka_idle_fetch_wait_ms)  # no busy polling (broker.md)
+    # JSON lines from the start; the process's telemetry set-up adds trace shipping later.
+    configure_logging(settings, "munjero-cli")
+    return settings
+
+
+@cli.command()
+def demo(
+    problems: Annotated[int, typer.Option(help="how many sample problems to submit (0: all)")] = 0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the pipeline")] = 120.0,
+    renders: Annotated[int, typer.Option(help="rendered shorts to wait for (0: none)")] = 2,
+    days: Annotated[
+        int, typer.Option(help="instead: run the feedback loop over N simulated days")
+    ] = 0,
+) -> None:
+    """Start everything on embedded defaults, submit the sample bank, print a summary.
+
+    With ``--days N``: the learning loop on the channel simulator (docs/experiments.md).
+    """
+    if days > 0:
+        from factory.loop_report import run_and_print
+
+        raise typer.Exit(run_and_print(_settings(), days))
+    from factory.demo import run_demo
+
+    code = asyncio.run(run_demo(_settings(), limit=problems, timeout=timeout, renders=renders))
+    raise typer.Exit(code)
+
+
+@cli.command()
+def evaluator() -> None:
+    """Run the A/B evaluator alone (needs broker, registry and ClickHouse URLs in the env)."""
+    from factory.supervisor import run_evaluator_process
+
+    try:
+        asyncio.run(run_evaluator_process(_settings()))
+    except ValueError as exc:  # missing configuration: say what, no traceback
+        typer.echo(f"munjero evaluator: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def up(
+    with_monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--with-monitoring", help="also run Debian's Prometheus and Alertmanager locally"
+        ),
+    ] = False,
+) -> None:
+    """Run broker, registry, API, workers and sink until Ctrl-C."""
+    from factory.supervisor import run_up
+
+    asyncio.run(run_up(_settings(), with_monitoring=with_monitoring))
+
+
+@cli.command()
+def api() -> None:
+    """Run the producer API alone (broker, registry and ClickHouse URLs from the env)."""
+    from factory.supervisor import run_api_process
+
+    try:
+        asyncio.run(run_api_process(_settings()))
+    except ValueError as exc:
+        typer.echo(f"munjero api: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def registry(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(help="port to bind")] = 8081,
+) -> None:
+    """Run the Confluent-compatible schema registry alone (SQLite under MUNJERO_DATA_DIR)."""
+    from factory.supervisor import run_registry_process
+
+    asyncio.run(run_registry_process(_settings(), host, port))
+
+
+@cli.command()
+def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. content")]) -> None:
+    """Run one agent group (a Faust worker). Needs broker and registry URLs in the env."""
+    from factory.worker import run_worker
+
+    try:
+        run_worker(_settings(), group)
+    except ValueError as exc:  # unknown group or missing configuration
+        typer.echo(f"munjero worker: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def doctor(
+    url: Annotated[
+        str | None, typer.Option(help="API base URL (default: MUNJERO_API_HOST:PORT)")
+    ] = None,
+) -> None:
+    """Run every readiness check of a running factory and print each one's status and latency.
+
+    The same checks as ``GET /readyz``: a canary round trip through the broker, the schema
+    registry, a ClickHouse write, a Qdrant search and each worker's own checks (browser launch).
+    Exit code 1 when anything is not ready, 2 when the API does not answer.
+    """
+    import httpx
+
+    settings = _settings()
+    base = url or f"http://{settings.api_host}:{settings.api_port}"
+    try:
+        answer = httpx.get(f"{base}/readyz", timeout=15.0)
+    except httpx.HTTPError as exc:
+        typer.echo(f"munjero doctor: the API at {base} does not answer ({exc})", err=True)
+        raise typer.Exit(2) from None
+    report = answer.json()
+    table = Table(title=f"munjero doctor: {base} is {report.get('status', '?')}")
+    for column in ("check", "status", "latency ms", "detail"):
+        table.add_column(column)
+    for name, check in report.get("checks", {}).items():
+        _doctor_row(table, name, check)
+        for worker, checks in (check.get("details") or {}).items():
+            if isinstance(checks, dict) and "status" not in checks:
+                for sub, result in checks.items():
+                    _doctor_row(table, f"  {worker} {sub}", result)
+            elif isinstance(checks, dict):
+                _doctor_row(table, f"  {worker}", checks)
+    console.print(table)
+    raise typer.Exit(0 if answer.status_code == 200 else 1)
+
+
+def _doctor_row(table: Table, name: str, check: dict[str, object]) -> None:
+    status = str(check.get("status", "?"))
+    colour = "green" if status == "ok" else "red"
+    table.add_row(
+        name,
+        f"[{colour}]{status}[/]",
+        str(check.get("latency_ms", "")),
+        str(check.get("error", ""))[:120],
+    )
+
+
+@topics_cli.command("list")
+def topics_list() -> None:
+    """Print the catalogue."""
+    from streams.catalogue import ALL_TOPICS
+
+    table = Table("topic", "key", "schema", "partitions", "cleanup", "retention")
+    for spec in ALL_TOPICS:
+        retention = "forever" if spec.retention is None else str(spec.retention)
+        table.add_row(
+            spec.name,
+            spec.key,
+            spec.value_schema,
+            str(spec.partitions),
+            spec.cleanup_policy,
+            retention,
+        )
+    console.print(table)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every catalogue topic that is missing (idempotent)."""
+    from connectors.kafka import ensure_topics
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("set MUNJERO_KAFKA_BOOTSTRAP_SERVERS")
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    )
+    console.print(f"created {len(created)} topic(s)")
+
+
+@keys_cli.command("create")
+def keys_create(
+    producer: Annotated[str, typer.Option(help="who uses the key")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="problems:write, knowledge:write, problems:read")
+    ] = None,
+) -> None:
+    """Create an API key; only its hash is stored, so copy the printed key now."""
+    from services.api.auth import ApiKeyStore
+
+    settings = _settings()
+    store = ApiKeyStore.load(settings.resolved_api_keys_file)
+    scopes = scope or ["problems:write", "knowledge:write", "problems:read"]
+    console.print(store.create_key(producer, scopes))
+
+
+@dlq_cli.command("list")
+def dlq_list(
+    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
+) -> None:
+    """Show every dead letter of an event topic."""
+    from factory.dlq import read_dead_letters
+
+    settings = _settings()
+
+    async def run() -> None:
+        serde = _serde(settings)
+        consumer, letters = await read_dead_letters(settings, topic, serde)
+        await consumer.stop()
+        table = Table("dlq offset", "origin", "attempts", "error")
+        for dl in letters:
+            origin = f"{dl.original_topic}[{dl.original_partition}]@{dl.original_offset}"
+            table.add_row(
+                str(dl.offset), origin, str(dl.attempts), f"{dl.error_class}: {dl.error_message}"
+            )
+        console.print(table)
+
+    asyncio.run(run())
+
+
+@dlq_cli.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
+    limit: Annotated[int | None, typer.Option(help="replay at most this many")] = None,
+) -> None:
+    """Re-publish dead letters to their original topic (after the cause is fixed)."""
+    from factory.dlq import replay
+
+    settings = _settings()
+    count = asyncio.run(replay(settings, topic, _serde(settings), limit=limit))
+    console.print(f"replayed {count} dead letter(s) to {topic}")
+
+
+def _serde(settings: Settings) -> AvroSerde:
+    from connectors.registry_client import HttpSchemaRegistry
+    from schemas.serializer import AvroSerde
+
+    if not settings.schema_registry_url or not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter(
+            "set MUNJERO_KAFKA_BOOTSTRAP_SERVERS and MUNJERO_SCHEMA_REGISTRY_URL "
+            "(`munjero up` prints both)"
+        )
+    return AvroSerde(HttpSchemaRegistry(settings.schema_registry_url))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Heavy clients a worker process shares between its agents, opened on first use.
+
+On the embedded default the vector engine keeps its data directory to one process, so the
+indexing agent (writer) and the drafting agent (reader) must share one store: they run in one
+worker group ("content") and get the store from here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from connectors.media.ffmpeg import Ffmpeg
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.simulator.clock import SimClock as _SimClock
+
+
+def persistent_sim_clock(path: Path, speed: float) -> _SimClock:
+    """A simulated clock that continues where it was after a restart: its origin (simulated
+    and wall time) is stored once, and simulated time keeps running at ``speed`` across
+    downtime, like the real world would."""
+    from connectors.simulator.clock import SimClock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        origin = json.loads(path.read_text())
+    else:
+        origin = {"epoch": datetime.now(UTC).isoformat(), "wall": time.time()}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(origin))
+        tmp.replace(path)
+    elapsed = max(0.0, time.time() - float(origin["wall"]))
+    epoch = datetime.fromisoformat(origin["epoch"]) + timedelta(seconds=elapsed * speed)
+    return SimClock(epoch, speed)
+
+
+if TYPE_CHECKING:
+    from agents.metrics_poller import Clock
+    from agents.render.pipeline import Renderer
+    from connectors.browser.chromium import ChromiumRenderer
+    from connectors.simulator.channel import SimulatedChannel
+    from streams.ports.analytics import AnalyticsSource
+    from streams.ports.artifacts import ArtifactStore
+    from streams.ports.embeddings import Embedder
+    from streams.ports.publishing import VideoPublisher
+    from streams.ports.tts import TextToSpeech
+    from streams.ports.vectors import VectorStore
+
+
+class Resources:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: VectorStore | None = None
+        self._embedder: Embedder | None = None
+        self._artifacts: ArtifactStore | None = None
+        self._browser: ChromiumRenderer | None = None
+        self._tts: TextToSpeech | None = None
+        self._renderer: Renderer | None = None
+        self._clock: Clock | None = None
+        self._channel: SimulatedChannel | None = None
+        self._video_publisher: VideoPublisher | None = None
+        self._analytics: AnalyticsSource | None = None
+
+    @property
+    def vector_store(self) -> VectorStore:
+        if self._store is None:
+            from connectors.vectors.factory import open_vector_store
+
+            key = self.settings.qdrant_api_key
+            self._store = open_vector_store(
+                self.settings.qdrant_url,
+                key.get_secret_value() if key else None,
+                self.settings.data_dir / "qdrant",
+            )
+        return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from connectors.embeddings.factory import open_embedder
+
+            self._embedder = open_embedder(self.settings.embedder)
+        return self._embedder
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        if self._artifacts is None:
+            from connectors.artifacts.factory import artifact_store_for
+
+            self._artifacts = artifact_store_for(self.settings)
+        return self._artifacts
+
+    @property
+    def browser(self) -> ChromiumRenderer:
+        if self._browser is None:
+            from agents.render.scenes import ASSET_ORIGIN
+            from connectors.browser.chromium import ChromiumRenderer
+
+            logo = self.settings.brand_logo_path
+            self._browser = ChromiumRenderer(
+                asset_origin=ASSET_ORIGIN, assets={"logo": logo} if logo else {}
+            )
+        return self._browser
+
+    @property
+    def tts(self) -> TextToSpeech:
+        if self._tts is None:
+            from connectors.tts.factory import open_tts
+
+            s = self.settings
+            self._tts = open_tts(
+                s.tts,
+                api_key=s.tts_api_key.get_secret_value() if s.tts_api_key else None,
+                base_url=s.tts_url,
+                rate_wpm=s.tts_rate_wpm,
+            )
+        return self._tts
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            from agents.render.pipeline import Renderer
+            from factory.config import render_config, theme_from_settings
+
+            s = self.settings
+            self._renderer = Renderer(
+                browser=self.browser,
+                media=Ffmpeg(),
+                tts=self.tts,
+                store=self.artifacts,
+                theme=theme_from_settings(s),
+                config=render_config(s),
+                concurrency=s.render_concurrency,
+            )
+        return self._renderer
+
+    @property
+    def clock(self) -> Clock:
+        """Simulated time (compressed, continuous across restarts) on the simulator; real time
+        on YouTube."""
+        if self._clock is None:
+            from connectors.simulator.clock import SimClock
+
+            if self.settings.publishes_to_youtube:
+                self._clock = SimClock(datetime.now(UTC), 1.0)
+            else:
+                self._clock = persistent_sim_clock(
+                    self.settings.data_dir / "simulator" / "clock.json", self.settings.sim_speed
+                )
+        return self._clock
+
+    def _simulated_channel(self) -> SimulatedChannel:
+        if self._channel is None:
+            from agents.drafting.arms import ARMS
+            from connectors.simulator.audience import AudienceModel
+            from connectors.simulator.channel import SimulatedChannel
+            from connectors.simulator.config import effects_from_setting
+
+            effects = effects_from_setting(self.settings.sim_effects, [a.arm_id for a in ARMS])
+            self._channel = SimulatedChannel(
+                self.settings.data_dir / "simulator" / "channel.db",
+                self.clock,
+                AudienceModel(self.settings.sim_seed, effects=effects),
+            )
+        return self._channel
+
+    @property
+    def video_publisher(self) -> VideoPublisher:
+        if self._video_publisher is None:
+            if self.settings.publishes_to_youtube:
+                from connectors.youtube.factory import open_youtube_publisher
+
+                self._video_publisher = open_youtube_publisher(self.settings)
+            else:
+                self._video_publisher = self._simulated_channel()
+        return self._video_publisher
+
+    @property
+    def analytics_source(self) -> AnalyticsSource:
+        if self._analytics is None:
+            if self.settings.publishes_to_youtube:
+                from connectors.youtube.factory import open_youtube_analytics
+
+                self._analytics = open_youtube_analytics(self.settings)
+            else:
+                from connectors.simulator.analytics import SimulatedAnalytics
+
+                channel = self._simulated_channel()
+                self._analytics = SimulatedAnalytics(channel, channel.model)
+        return self._analytics
+
+    async def close(self) -> None:
+        for closable in (self._video_publisher, self._analytics):
+            if closable is not None:
+                await closable.close()
+        self._video_publisher = self._analytics = self._channel = None
+        store, self._store = self._store, None
+        if store is not None:
+            await store.close()
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            await browser.close()
+        tts, self._tts = self._tts, None
+        if tts is not None:
+            await tts.close()
+        artifacts, self._artifacts = self._artifacts, None
+        if artifacts is not None:
+            await artifacts.close()

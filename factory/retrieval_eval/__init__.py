@@ -1,0 +1,28 @@
+"""Retrieval evaluation set for choosing the knowledge-base embedding model (see
+docs/retrieval-eval.md): bilingual passages, paraphrased queries and pure scoring functions."""
+
+from factory.retrieval_eval.dataset import (
+    SLICES,
+    Passage,
+    Query,
+    SliceScore,
+    evaluate,
+    load_passages,
+    load_queries,
+    recall_at_k,
+    reciprocal_rank,
+    validate,
+)
+
+__all__ = [
+    "SLICES",
+    "Passage",
+    "Query",
+    "SliceScore",
+    "evaluate",
+    "load_passages",
+    "load_queries",
+    "recall_at_k",
+    "reciprocal_rank",
+    "validate",
+]

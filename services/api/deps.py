@@ -1,0 +1,67 @@
+"""What the API needs from the rest of the system, gathered in one object.
+
+``create_app`` takes an ``ApiDeps`` and starts nothing: the CLI owns the lifecycle (start the
+producer, build the deps, serve, then close them in reverse order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from observability.readiness import ReadinessCheck
+from schemas.serializer import AvroSerde, subject_for
+from services.api.auth import ApiKeyStore
+from services.api.dashboard import DashboardDeps
+from services.api.idempotency import IdempotencyStore, SqliteIdempotencyStore
+from services.api.records import KNOWLEDGE_EVENT, PROBLEM_EVENT
+from services.api.status import StatusReader
+from streams.ports.producer import Publisher
+from streams.settings import Settings
+
+
+@dataclass
+class ApiDeps:
+    """Everything a running API uses. The serde must be prepared (see ``api_subjects``)."""
+
+    settings: Settings
+    publisher: Publisher
+    serde: AvroSerde
+    keys: ApiKeyStore
+    idempotency: IdempotencyStore
+    status_reader: StatusReader
+    ready_checks: Sequence[ReadinessCheck] = field(default_factory=tuple)
+    dashboard: DashboardDeps | None = None
+
+    async def aclose(self) -> None:
+        """Release what the deps own (not the publisher: its owner stops it)."""
+        await self.idempotency.close()
+
+
+def api_subjects(settings: Settings) -> list[tuple[str, str]]:
+    """The (subject, event type) pairs the API encodes, for ``AvroSerde.prepare``."""
+    return [
+        (subject_for(settings.topic("problems.submitted")), PROBLEM_EVENT),
+        (subject_for(settings.topic("knowledge.ingested")), KNOWLEDGE_EVENT),
+    ]
+
+
+async def build_default_deps(
+    settings: Settings,
+    publisher: Publisher,
+    serde: AvroSerde,
+    status_reader: StatusReader,
+    ready_checks: Sequence[ReadinessCheck] = (),
+) -> ApiDeps:
+    """The embedded default: keys from ``settings.resolved_api_keys_file``, idempotency in
+    ``data_dir/api-idempotency.sqlite3``; registers the API's schemas with the registry."""
+    await serde.prepare(api_subjects(settings))
+    return ApiDeps(
+        settings=settings,
+        publisher=publisher,
+        serde=serde,
+        keys=ApiKeyStore.load(settings.resolved_api_keys_file),
+        idempotency=SqliteIdempotencyStore(settings.data_dir / "api-idempotency.sqlite3"),
+        status_reader=status_reader,
+        ready_checks=tuple(ready_checks),
+    )
