@@ -14,6 +14,7 @@ from typing import Any
 
 from agents.knowledge.chunking import chunk_blocks
 from agents.knowledge.parsing import parse
+from schemas.records import KnowledgeDocumentIngested, KnowledgeIndexed
 from streams.events import derived_meta
 from streams.ports.embeddings import Embedder
 from streams.ports.vectors import Chunk as VectorChunk
@@ -37,7 +38,7 @@ class IndexStep:
         self.max_chars = max_chars
         self._ready = False
 
-    async def __call__(self, doc: Record) -> list[Emit]:
+    async def __call__(self, doc: KnowledgeDocumentIngested) -> list[Emit]:
         if not self._ready:
             await self.store.ensure_collection(self.collection, self.embedder.dim)
             self._ready = True
@@ -72,7 +73,7 @@ class IndexStep:
         removed = await self.store.delete_document(self.collection, document_id)
         if vectors:
             await self.store.upsert(self.collection, vectors)
-        indexed = {
+        indexed: KnowledgeIndexed = {
             "meta": derived_meta(doc, STEP),
             "document_id": document_id,
             "content_sha256": doc["content_sha256"],

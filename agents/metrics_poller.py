@@ -17,9 +17,10 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from agents.metrics_schedule import WINDOWS, due_windows, metrics_record, next_due
+from schemas.records import ShortPublished
 from streams.ports.analytics import AnalyticsSource
 from streams.step import Emit
 
@@ -48,7 +49,7 @@ class PollSchedule:
             " record TEXT NOT NULL, done TEXT NOT NULL DEFAULT '')"
         )
 
-    def add(self, short: Record) -> None:
+    def add(self, short: ShortPublished) -> None:
         published = short["published_at"]
         record = {**short, "published_at": published.isoformat(), "meta": None}
         self._db.execute(
@@ -63,7 +64,7 @@ class PollSchedule:
             (json.dumps(meta), short["short_id"]),
         )
 
-    def pending(self) -> list[tuple[Record, set[str]]]:
+    def pending(self) -> list[tuple[ShortPublished, set[str]]]:
         rows = self._db.execute(
             "SELECT record, done FROM shorts WHERE length(done) - length(replace(done, ',', ''))"
             " < ? ORDER BY published_ms",
@@ -81,12 +82,14 @@ class PollSchedule:
         self._db.close()
 
 
-def _load(text: str) -> Record:
+def _load(text: str) -> ShortPublished:
     record: Record = json.loads(text)
     record["published_at"] = datetime.fromisoformat(record["published_at"])
     meta = record["meta"]
     meta["occurred_at"] = datetime.fromtimestamp(meta["occurred_at"] / 1000, UTC)
-    return record
+    # Stored by ``add`` from a decoded ShortPublished; JSON turned its datetimes into text and
+    # numbers, which the two lines above turn back.
+    return cast(ShortPublished, record)
 
 
 class MetricsPoller:
@@ -109,7 +112,7 @@ class MetricsPoller:
         self.wake = asyncio.Event()
         self.observed = 0
 
-    async def step(self, short: Record) -> list[Emit]:
+    async def step(self, short: ShortPublished) -> list[Emit]:
         await asyncio.to_thread(self.schedule.add, short)
         self.wake.set()
         return []

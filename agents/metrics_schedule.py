@@ -16,8 +16,8 @@ double-counting it. Readers that must not see a not-yet-merged duplicate use ``F
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
+from schemas.records import MetricsObserved, ShortPublished
 from streams.errors import ValidationError
 from streams.events import derived_meta
 from streams.ports.analytics import VideoMetrics
@@ -73,8 +73,8 @@ def next_due(published_at: datetime, done: set[str]) -> datetime | None:
 
 
 def metrics_record(
-    short: dict[str, Any], window: str, metrics: VideoMetrics, observed_at: datetime
-) -> dict[str, Any]:
+    short: ShortPublished, window: str, metrics: VideoMetrics, observed_at: datetime
+) -> MetricsObserved:
     """A ``MetricsObserved`` record of ``short`` (a ``ShortPublished`` record) for ``window``.
 
     ``ValidationError`` (fatal) when the metrics belong to another video or the window is

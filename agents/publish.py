@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
+from schemas.records import RenderCompleted, ShortPublished
 from streams.errors import ValidationError
 from streams.events import derived_meta
 from streams.ports.artifacts import ArtifactStore
@@ -28,7 +29,7 @@ Record = dict[str, Any]
 HASHTAGS = {"ko": ("#shorts", "#퀴즈", "#상식"), "en": ("#shorts", "#quiz", "#trivia")}
 
 
-def upload_for(render: Record, video: Path, *, privacy_status: str) -> Upload:
+def upload_for(render: RenderCompleted, video: Path, *, privacy_status: str) -> Upload:
     """What goes on the channel for ``render`` (pure)."""
     language = render.get("language") or "ko"
     title = render.get("title") or render["problem_id"]
@@ -60,7 +61,7 @@ class PublishStep:
         self.artifacts = artifacts
         self.privacy_status = privacy_status
 
-    async def __call__(self, render: Record) -> list[Emit]:
+    async def __call__(self, render: RenderCompleted) -> list[Emit]:
         # Renders from before RenderCompleted v2 carry only the URI: find the key from it.
         key = render.get("artifact_key") or self.artifacts.key_for_uri(render["uri"])
         if not key:
@@ -77,7 +78,7 @@ class PublishStep:
                 span.set_attribute("munjero.video_id", published.video_id)
         metrics.SHORTS_PUBLISHED.labels(published.platform).inc()
         meta = derived_meta(render, STEP)
-        record = {
+        record: ShortPublished = {
             "meta": meta,
             "short_id": meta["event_id"],
             "render_id": render["render_id"],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from connectors.simulator.clock import ManualClock
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
 from factory.samples import load_sample_problems
+from schemas.records import MetricsObserved, ShortPublished
 from streams import events
 from streams.ports.publishing import Upload
 from warehouse.rows import mapper_for_topic
@@ -90,7 +91,7 @@ async def run_policy(config: LoopConfig, *, adaptive: bool, work: Path) -> LoopR
     await ensure_schema(warehouse, DB)
     video = work / "short.mp4"
     video.write_bytes(b"\0" * 64)  # the simulator checks the file exists, not its pixels
-    published: list[dict[str, Any]] = []
+    published: list[ShortPublished] = []
     observed: set[tuple[str, str]] = set()
     weights: dict[str, float] | None = None
     latest: list[dict[str, Any]] = []
@@ -144,7 +145,7 @@ async def run_policy(config: LoopConfig, *, adaptive: bool, work: Path) -> LoopR
 
 async def _publish(
     channel: SimulatedChannel, clock: ManualClock, video: Path, problem_id: str, arm_id: str
-) -> dict[str, Any]:
+) -> ShortPublished:
     key = events.derived_id(problem_id, arm_id, "render")
     out = await channel.publish(
         Upload(
@@ -167,10 +168,10 @@ async def _publish(
 
 async def _observe(
     analytics: SimulatedAnalytics,
-    shorts: Sequence[dict[str, Any]],
+    shorts: Sequence[ShortPublished],
     observed: set[tuple[str, str]],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[MetricsObserved]:
     """Every window that fell due, observed at its own moment (as the poller does)."""
     offsets = dict(WINDOWS)
     rows = []
@@ -186,7 +187,7 @@ async def _observe(
     return rows
 
 
-async def _load(warehouse: ChdbWarehouse, records: Sequence[dict[str, Any]]) -> None:
+async def _load(warehouse: ChdbWarehouse, records: Sequence[Mapping[str, Any]]) -> None:
     if not records:
         return
     mapper = mapper_for_topic("metrics.observed")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ class AvroSerde:
                 f"{event_type} for subject {subject} was not prepared; call prepare() first"
             ) from None
 
-    def encode(self, subject: str, event_type: str, record: Record) -> bytes:
+    def encode(self, subject: str, event_type: str, record: Mapping[str, Any]) -> bytes:
         """Wire bytes of ``record``; ``SerializationError`` names the offending field."""
         schema_id = self.schema_id(subject, event_type)
         buf = io.BytesIO()
@@ -81,7 +82,7 @@ class AvroSerde:
             raise SerializationError(f"{event_type} does not match its schema: {exc}") from exc
         return buf.getvalue()
 
-    async def encode_async(self, subject: str, event_type: str, record: Record) -> bytes:
+    async def encode_async(self, subject: str, event_type: str, record: Mapping[str, Any]) -> bytes:
         """Like ``encode`` but registers the schema first if needed."""
         await self._ensure(subject, event_type)
         return self.encode(subject, event_type, record)

@@ -7,9 +7,11 @@ so a replayed step produces byte-identical ids and every sink can deduplicate on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.records import EventMeta
 from streams import PRODUCER
 
 # Fixed namespace for uuid5: changing it would change every derived id ever produced.
@@ -38,7 +40,7 @@ def meta(
     causation_id: str | None = None,
     occurred_at: datetime | None = None,
     producer: str = PRODUCER,
-) -> Record:
+) -> EventMeta:
     """An EventMeta record."""
     return {
         "event_id": event_id or new_id(),
@@ -49,7 +51,7 @@ def meta(
     }
 
 
-def derived_meta(cause: Record, step: str, discriminator: str = "") -> Record:
+def derived_meta(cause: Mapping[str, Any], step: str, discriminator: str = "") -> EventMeta:
     """Meta of an event derived from ``cause`` by ``step``: a deterministic id (a replay
     repeats it, so sinks deduplicate) and the cause's correlation id."""
     cause_meta = cause["meta"]

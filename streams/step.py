@@ -6,7 +6,7 @@ step knows nothing of Kafka, Faust, retries or settings.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,13 @@ class Emit:
 
     topic: str
     key: str
-    record: Record
+    #: The event's record: the topic's typed record (``schemas/records.py``).
+    record: Mapping[str, Any]
 
 
-Step = Callable[[Record], Awaitable[Sequence[Emit]]]
+#: A step takes the decoded record of its topic's event type (each step declares it as the
+#: ``TypedDict`` of ``schemas/records.py``; the catalogue decides which type a topic carries).
+Step = Callable[[Any], Awaitable[Sequence[Emit]]]
 #: Publishes outputs before the step returns (a processor's ``publish_now``), for progress a
 #: person should see early; the binding hands it to steps that ask for it.
 EmitNow = Callable[[Sequence[Emit]], Awaitable[None]]

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from agents.draft.rules import retrieval_query
 from agents.drafting.writer_port import Fact
+from schemas.records import ProblemSubmitted
 from streams.events import derived_id
 from streams.ports.embeddings import Embedder
 from streams.ports.vectors import Chunk as VectorChunk
@@ -19,7 +20,7 @@ Record = dict[str, Any]
 class FactSource(Protocol):
     """Supporting facts for a problem, best first."""
 
-    async def facts(self, problem: Record) -> list[Fact]:
+    async def facts(self, problem: ProblemSubmitted) -> list[Fact]:
         """Facts worth citing for ``problem`` (possibly none)."""
         ...
 
@@ -43,7 +44,7 @@ class Retriever:
         self.min_score = min_score
         self._ready = False
 
-    async def facts(self, problem: Record) -> list[Fact]:
+    async def facts(self, problem: ProblemSubmitted) -> list[Fact]:
         if self.top_k == 0:
             return []
         if not self._ready:
@@ -83,7 +84,7 @@ class DuplicateDetector:
         self.min_score = min_score
         self._ready = False
 
-    async def check_and_remember(self, problem: Record) -> str | None:
+    async def check_and_remember(self, problem: ProblemSubmitted) -> str | None:
         """The id of the earlier near-duplicate, or None; then remembers ``problem``."""
         if not self._ready:
             await self.store.ensure_collection(self.COLLECTION, self.embedder.dim)

@@ -10,6 +10,7 @@ from agents.drafting.arms import EXPERIMENT_ID, Arm
 from agents.drafting.template_writer import ScriptDraft
 from agents.drafting.writer_port import Fact
 from agents.knowledge.chunking import sentences
+from schemas.records import ProblemSubmitted, ScriptDrafted
 from streams.errors import ValidationError
 from streams.events import derived_id, derived_meta
 
@@ -18,7 +19,7 @@ STEP = "draft"
 Record = dict[str, Any]
 
 
-def validate_problem(problem: Record) -> None:
+def validate_problem(problem: ProblemSubmitted) -> None:
     """Business rules the schema cannot express. A violation is fatal: retrying cannot help."""
     choices = problem["choices"]
     if len(choices) < 2:
@@ -34,7 +35,7 @@ def validate_problem(problem: Record) -> None:
         raise ValidationError(f"problem {problem['problem_id']}: unsupported language")
 
 
-def retrieval_query(problem: Record) -> str:
+def retrieval_query(problem: ProblemSubmitted) -> str:
     """Question plus correct answer: the facts worth citing explain the answer."""
     return f"{problem['question']} {problem['choices'][problem['answer_index']]}"
 
@@ -51,7 +52,7 @@ def grounded_explanation(explanation: str, facts: Sequence[Fact], min_score: flo
 
 
 def script_record(
-    problem: Record,
+    problem: ProblemSubmitted,
     arm: Arm,
     draft: ScriptDraft,
     *,
@@ -59,7 +60,7 @@ def script_record(
     grounding_min_score: float = 1.1,
     fallback_reason: str | None = None,
     duplicate_of: str | None = None,
-) -> Record:
+) -> ScriptDrafted:
     """The ScriptDrafted record of one variant (pure): deterministic ids, cited facts."""
     cause_id = problem["meta"]["event_id"]
     return {

@@ -19,6 +19,7 @@ from agents.drafting.guardrails import violations
 from agents.drafting.template_writer import WRITER_ID as TEMPLATE_WRITER_ID
 from agents.drafting.template_writer import ScriptDraft, TemplateWriter
 from agents.drafting.writer_port import Fact, ScriptWriter, TemplateScriptWriter
+from schemas.records import ProblemSubmitted, ScriptDrafted
 from streams.errors import ValidationError
 from streams.step import Emit
 
@@ -53,7 +54,7 @@ class DraftStep:
         self.grounding_min_score = grounding_min_score
         self.writer = writer or TemplateScriptWriter()
 
-    async def __call__(self, problem: Record) -> list[Emit]:
+    async def __call__(self, problem: ProblemSubmitted) -> list[Emit]:
         if self._before_first is not None:
             await self._before_first()  # e.g. load the current arm weights first
             self._before_first = None
@@ -92,12 +93,12 @@ class DraftStep:
 
     def _record(
         self,
-        problem: Record,
+        problem: ProblemSubmitted,
         arm: Arm,
         draft: ScriptDraft,
         facts: Sequence[Fact],
         fallback_reason: str | None,
-    ) -> Record:
+    ) -> ScriptDrafted:
         return script_record(
             problem,
             arm,

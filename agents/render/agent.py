@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from agents.render.pipeline import Renderer
+from schemas.records import RenderCompleted, ScriptDrafted, StoryboardReady
 from streams.events import derived_id, derived_meta
 from streams.ports.artifacts import StoredArtifact
 from streams.step import Emit, EmitNow
@@ -20,11 +21,13 @@ STEP = "render"
 Record = dict[str, Any]
 
 
-def render_id(script: Record) -> str:
+def render_id(script: ScriptDrafted) -> str:
     return derived_id(script["meta"]["event_id"], "render")
 
 
-def storyboard_record(script: Record, art: StoredArtifact, scenes: int, version: str) -> Record:
+def storyboard_record(
+    script: ScriptDrafted, art: StoredArtifact, scenes: int, version: str
+) -> StoryboardReady:
     return {
         "meta": derived_meta(script, "storyboard"),
         "render_id": render_id(script),
@@ -42,13 +45,13 @@ def storyboard_record(script: Record, art: StoredArtifact, scenes: int, version:
 TITLE_MAX = 100  # YouTube's limit
 
 
-def video_title(script: Record) -> str:
+def video_title(script: ScriptDrafted) -> str:
     """The hook, or the question when the hook is generic; ``#shorts`` is the publisher's."""
     text = " ".join(str(script.get("hook") or script["question"]).split())
     return text if len(text) <= TITLE_MAX - 8 else text[: TITLE_MAX - 9].rstrip() + "…"
 
 
-def video_description(script: Record) -> str:
+def video_description(script: ScriptDrafted) -> str:
     labels = "ABCDEFGH"
     choices = "\n".join(f"{labels[i]}. {c}" for i, c in enumerate(script["choices"][:8]))
     return f"{script['question']}\n\n{choices}\n\n{script.get('cta', '')}".strip()
@@ -62,7 +65,7 @@ class RenderStep:
         self.renderer = renderer
         self.emit_now = emit_now
 
-    async def __call__(self, script: Record) -> list[Emit]:
+    async def __call__(self, script: ScriptDrafted) -> list[Emit]:
         if script.get("duplicate_of"):
             # A near-duplicate problem is never published: don't spend a render on it.
             log.info("skipping %s: duplicate of %s", script["script_id"], script["duplicate_of"])
@@ -77,7 +80,7 @@ class RenderStep:
         result = await self.renderer.render(script, on_storyboard=on_storyboard)
         if not result.cache_hit:
             metrics.RENDER_SECONDS.labels(script["language"]).observe(result.render_ms / 1000)
-        completed = {
+        completed: RenderCompleted = {
             "meta": derived_meta(script, STEP),
             "render_id": render_id(script),
             "script_id": script["script_id"],
