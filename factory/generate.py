@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from factory.topology import SERVICES, WORKER_GROUPS
 from observability.alerts.rules import prometheus_rule_groups
 from observability.clickhouse_traces import LOGS_TABLE, TRACES_TABLE
 from streams.catalogue import ALL_TOPICS, EVENT_TOPICS, TopicSpec, ingested_topics
@@ -86,30 +87,20 @@ def topics_yaml() -> str:
     return f"# {_NOTICE}\n{body}"
 
 
-# Who reads and writes what, per deployed service (KafkaUser ACLs). Consumed topics follow
-# factory/worker.py GROUPS (each agent's event topic, with its retry tiers); produced topics are
-# the agents' Emit targets plus the retry/DLQ topics of what they consume. Every service ships
+# Who reads and writes what, per deployed service (KafkaUser ACLs), from the declared topology
+# (factory/topology.py): each step's event topic with its retry tiers is consumed; the steps'
+# outputs plus the retry/DLQ topics of what they consume are produced. Every service ships
 # telemetry to otel.spans / otel.logs.
 _TELEMETRY = ("otel.spans", "otel.logs")
+_PROCESSES = (SERVICES[0], *WORKER_GROUPS, *SERVICES[1:])
 SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # service: (consumed event topics, produced event topics)
-    "api": ((), ("problems.submitted", "knowledge.ingested", "munjero.health")),
-    "content": (
-        ("problems.submitted", "knowledge.ingested"),
-        ("scripts.drafted", "knowledge.indexed"),
-    ),
-    "render": (("scripts.drafted",), ("renders.storyboarded", "renders.completed")),
-    "publish": (
-        ("renders.completed", "shorts.published"),
-        ("shorts.published", "metrics.observed"),
-    ),
-    "evaluator": ((), ("experiments.updated",)),
+    group.name: (group.consumes, group.all_produced)
+    for group in _PROCESSES
 }
 # Readers outside a consumer group (no group ACL needed beyond Describe).
 SERVICE_EXTRA_READS: dict[str, tuple[str, ...]] = {
-    "content": (
-        "experiments.updated",
-    ),  # connectors/arm_weights.py: assigns every partition itself
+    group.name: group.reads for group in _PROCESSES if group.reads
 }
 
 
