@@ -49,7 +49,7 @@ def noida_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it when the process that started it dies, so a
     hard-killed CLI or test run never leaves an orphan broker holding its port."""
     if sys.platform == "linux":
@@ -108,7 +108,7 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # only prctl: safe in the forked child
+            preexec_fn=die_with_parent,  # only prctl: safe in the forked child
         )
         log.close()
         deadline = time.monotonic() + timeout

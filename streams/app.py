@@ -7,6 +7,7 @@ partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -38,6 +39,25 @@ setattr(  # noqa: B010 - patching a method on purpose; mypy forbids plain assign
 )
 
 
+class HoldingStream(faust.Stream[Any]):
+    """A Faust stream that never acks what its agent did not finish.
+
+    Faust's ``take_events`` acks the events it buffered in a ``finally`` block, so a batch whose
+    processing raised, or was cancelled because the worker is stopping (a render abandoned
+    mid-encode), would be committed and never redelivered. ``bind``'s agent marks its stream
+    held when its body leaves abnormally; from then on acks are refused, so the events stay
+    uncommitted and are read again from the last commit after the restart.
+    """
+
+    held = False
+
+    async def ack(self, event: Any) -> bool:
+        if self.held:
+            return False
+        acked: bool = await super().ack(event)
+        return acked
+
+
 def broker_url(bootstrap_servers: str) -> str:
     """Faust's broker URL list for comma-separated bootstrap servers."""
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
@@ -62,6 +82,11 @@ def create_faust_app(settings: Settings, group: str, *, instance: str | None = N
         topic_allow_declare=False,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # Our stream class: a batch is acked only after its body finished (HoldingStream).
+        Stream=HoldingStream,
+        # On stop or rebalance, do not wait for events in flight to be acked: a stopping worker
+        # abandons its render (uncommitted, redone after the restart) instead of finishing it.
+        stream_wait_empty=False,
         producer_acks=-1,
         # Commit often: after a crash the replay window (and so duplicate work) stays small.
         broker_commit_every=100,
@@ -93,6 +118,7 @@ def to_message(message: Any) -> Message:
 
 
 BATCH_MAX = 500
+_crashes: set[asyncio.Future[Any]] = set()  # keeps the worker's crash task alive
 BATCH_WITHIN_S = 0.05
 
 
@@ -120,9 +146,22 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
         is_retry = index > 0
 
         async def agent(stream: Any, _retry: bool = is_retry) -> None:
-            async for batch in stream.take_events(batch_max, within=BATCH_WITHIN_S):
-                msgs = [to_message(event.message) for event in batch]
-                await processor.process_batch(msgs, hold_until_due=_retry)
+            try:
+                async for batch in stream.take_events(batch_max, within=BATCH_WITHIN_S):
+                    msgs = [to_message(event.message) for event in batch]
+                    await processor.process_batch(msgs, hold_until_due=_retry)
+            except BaseException as exc:
+                # Cancelled (the worker is stopping) or failed: nothing of this batch may be
+                # acked (see HoldingStream); it is redelivered from the last commit.
+                if isinstance(stream, HoldingStream):
+                    stream.held = True
+                if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                    # The processor handles every failure of an event itself; reaching here is
+                    # a bug or a lost infrastructure. Stop the whole worker so it restarts and
+                    # re-reads, rather than keep running with a dead agent.
+                    log.critical("agent %s crashed; stopping the worker", processor.agent)
+                    _crashes.add(asyncio.ensure_future(stream.app.crash(exc)))
+                raise
 
         app.agent(channel, name=f"{processor.agent}.{name}")(agent)
     return physical

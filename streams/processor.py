@@ -8,17 +8,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from opentelemetry.trace import Span
 
 from schemas.serializer import AvroSerde, subject_for
 from streams import events
 from streams.catalogue import TopicSpec, topic
-from streams.errors import FatalError
-from streams.routing import Message, Route, RouteKind, describe, retry_headers, route_failure
+from streams.errors import BrokerUnavailableError, FatalError, RegistryUnavailableError
+from streams.routing import (
+    Message,
+    Route,
+    RouteKind,
+    dead_letter_headers,
+    describe,
+    retry_headers,
+    route_failure,
+)
 from streams.settings import Settings
 from streams.step import Emit, EmitNow, Record, Step
 from streams.telemetry import metrics, tracing
@@ -27,6 +35,7 @@ from streams.telemetry.errors import capture_step_error
 from streams.telemetry.propagation import inject, process_span, publish_span, trace_headers
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["Emit", "EmitNow", "Publisher", "Record", "Step", "StepProcessor"]
 
@@ -169,11 +178,15 @@ class StepProcessor:
             token = correlation_id.set("")
             record: Record | None = None
             try:
-                decoded = await self.serde.decode(msg.value, expected=self.spec.value_schema)
+                decoded = await self._until_available(
+                    "decode", lambda: self.serde.decode(msg.value, expected=self.spec.value_schema)
+                )
                 record = decoded.record
                 _annotate(span, record)
                 outputs = await self.step(record)
-                encoded = await self._encode(outputs, msg.headers)
+                encoded = await self._until_available(
+                    "encode outputs", lambda: self._encode(outputs, msg.headers)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -250,10 +263,14 @@ class StepProcessor:
             fatal=isinstance(exc, FatalError),
         )
         dead = dead_letter(msg, exc, agent=self.agent, attempts=route.attempts)
-        value = await self.serde.encode_async(subject_for(physical), "StepFailed", dead)
+        value = await self._until_available(
+            "encode dead letter",
+            lambda: self.serde.encode_async(subject_for(physical), "StepFailed", dead),
+        )
         with publish_span(tracing.tracer(), physical, key=None):
             trace = inject(())
-        return [(physical, msg.key, value, trace)]
+        errors = dead_letter_headers(msg, exc, agent=self.agent, attempts=route.attempts)
+        return [(physical, msg.key, value, [*trace, *errors])]
 
     async def _publish_until_done(self, payload: Sequence[Outgoing]) -> None:
         """Outputs and failure routes must not be dropped: if the broker is down, keep trying
@@ -266,7 +283,23 @@ class StepProcessor:
                 await self.publisher.publish_many(payload)
                 return
             except Exception as exc:
-                log.error("cannot route failed event yet (%s); retrying in %.1fs", exc, delay)
+                log.warning("cannot publish %d record(s) yet (%s); retrying in %.1fs",
+                            len(payload), exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _until_available(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, repeated while the infrastructure it needs is unreachable (the schema
+        registry or the broker). An outage is not a verdict on the event: it must neither be
+        routed to a retry tier (whose tiers end in the dead letters) nor crash the agent into
+        an ack. The partition waits; a stopping worker cancels the wait and commits nothing."""
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except (RegistryUnavailableError, BrokerUnavailableError) as exc:
+                log.warning("%s: %s unavailable (%s); retrying in %.1fs",
+                            self.agent, what, exc, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 

@@ -1,5 +1,11 @@
 """Run ffmpeg/ffprobe. A process killed by a signal or a timeout is a crash (retriable); a
-non-zero exit is an error in what we asked for (fatal), reported with ffmpeg's own words."""
+non-zero exit is an error in what we asked for (fatal), reported with ffmpeg's own words.
+
+A signal is never a verdict on the input: ffmpeg that receives SIGINT/SIGTERM either dies by
+it or, once its own handler is installed, exits 255 (ffmpeg's "received a signal" code), so
+both are crashes. Children run in a session of their own, so a terminal's Ctrl-C (SIGINT to
+the foreground process group) reaches the worker, which decides what stops when, and never
+ffmpeg directly."""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Any
 from streams.ports.render import RenderCrashedError, RenderRejectedError
 
 STDERR_TAIL = 2000
+# ffmpeg exits 255 when its signal handler caught SIGINT/SIGTERM (fftools: received_nb_signals).
+SIGNALLED_EXIT = 255
 
 
 async def run(args: Sequence[str], *, timeout_s: float, stdin: bytes | None = None) -> bytes:
@@ -32,6 +40,7 @@ async def run_full(
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         async with asyncio.timeout(timeout_s):
@@ -45,6 +54,8 @@ async def run_full(
     code = proc.returncode
     if code is not None and code < 0:
         raise RenderCrashedError(f"{args[0]} was killed by signal {-code}")
+    if code == SIGNALLED_EXIT:
+        raise RenderCrashedError(f"{args[0]} was interrupted by a signal (exit {code})")
     if code != 0:
         tail = err.decode(errors="replace")[-STDERR_TAIL:].strip()
         raise RenderRejectedError(f"{args[0]} failed (exit {code}): {tail}")

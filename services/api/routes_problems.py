@@ -1,20 +1,25 @@
-"""``/v1/problems``: submit one problem, a batch, and read a problem's pipeline status."""
+"""``/v1/problems``: submit one problem or a batch (status reads: ``routes_status.py``)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
 import orjson
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Request
 from pydantic import TypeAdapter
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from schemas.serializer import subject_for
-from services.api.auth import PROBLEMS_READ, PROBLEMS_WRITE, Principal
-from services.api.errors import NotFound, ServiceUnavailable, error_responses, json_response
-from services.api.gateway import Gateway, idempotency_key, parse_body, traced_headers
+from services.api.auth import PROBLEMS_WRITE, Principal
+from services.api.errors import error_responses
+from services.api.gateway import (
+    Gateway,
+    idempotency_key,
+    parse_body,
+    require_json,
+    traced_headers,
+)
 from services.api.idempotency import Answer
 from services.api.models import (
     PROBLEM_EXAMPLE,
@@ -22,9 +27,8 @@ from services.api.models import (
     ProblemAccepted,
     ProblemBatch,
     ProblemIn,
-    ProblemStatus,
 )
-from services.api.openapi import READ_OPERATION, write_operation
+from services.api.openapi import write_operation
 from services.api.records import (
     PROBLEM_EVENT,
     Ids,
@@ -32,16 +36,14 @@ from services.api.records import (
     request_basis,
     submission_ids,
 )
-from streams.errors import RetriableError
 from streams.events import now
 from streams.ports.producer import Message
 
 log = logging.getLogger(__name__)
 
-PROBLEM_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 _PROBLEM = TypeAdapter(ProblemIn)
 _BATCH = TypeAdapter(ProblemBatch)
-_WRITE_ERRORS = error_responses(401, 403, 413, 422, 503)
+_WRITE_ERRORS = error_responses(401, 403, 413, 415, 422, 503)
 
 
 def _accepted(ids: Ids) -> dict[str, str]:
@@ -61,11 +63,19 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
     subject = subject_for(topic)
     batch_context = {"max_batch": settings.api_max_batch}
 
-    def encode(problem: ProblemIn, ids: Ids, principal: Principal, headers: Headers) -> Message:
+    def encode(
+        problem: ProblemIn,
+        ids: Ids,
+        principal: Principal,
+        headers: Headers,
+        *,
+        own_trace: bool = False,
+    ) -> Message:
         record = problem_record(problem, ids, principal.producer, now())
         value = serde.encode(subject, PROBLEM_EVENT, record)
+        trace = traced_headers(topic, ids.entity_id, headers, own_trace=own_trace)
         # Keyed by problem_id: every event of one problem stays in one partition, in order.
-        return (topic, ids.entity_id.encode(), value, traced_headers(topic, ids.entity_id, headers))
+        return (topic, ids.entity_id.encode(), value, trace)
 
     @app.post(
         "/v1/problems",
@@ -83,6 +93,7 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
     async def submit_problem(request: Request) -> Response:
         headers = request.headers
         principal = gw.authorize(headers, PROBLEMS_WRITE)
+        require_json(headers)
         key = idempotency_key(headers)
         body = await request.body()
         problem = parse_body(_PROBLEM, body)
@@ -114,6 +125,7 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
     async def submit_batch(request: Request) -> Response:
         headers = request.headers
         principal = gw.authorize(headers, PROBLEMS_WRITE)
+        require_json(headers)
         key = idempotency_key(headers)
         body = await request.body()
         batch = parse_body(_BATCH, body, batch_context)
@@ -130,33 +142,15 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
             # gets 503 and retries; the retry derives the same problem and event ids from the
             # Idempotency-Key or the body hash, so downstream deduplication on event_id collapses
             # whatever part of the first attempt landed.
+            # Each problem's journey is a trace of its own, linked to this request's span: the
+            # journey query of one problem must not return the whole batch.
             await gw.publish(
-                [encode(p, i, principal, headers) for p, i in zip(batch.problems, ids, strict=True)]
+                [
+                    encode(p, i, principal, headers, own_trace=True)
+                    for p, i in zip(batch.problems, ids, strict=True)
+                ]
             )
             accepted = [_accepted(i) for i in ids]
             return Answer(202, orjson.dumps({"count": len(accepted), "problems": accepted}))
 
         return await gw.respond(request, principal, key, body, compute)
-
-    @app.get(
-        "/v1/problems/{problem_id}",
-        tags=["problems"],
-        response_model=ProblemStatus,
-        summary="Pipeline status of a problem",
-        description="The steps the problem has gone through, as the analytics store sees them "
-        "(it lags the broker by up to a few seconds). 404 until the submission is ingested.",
-        responses=error_responses(401, 403, 404, 422, 503),
-        openapi_extra=READ_OPERATION,
-    )
-    async def problem_status(
-        request: Request, problem_id: Annotated[str, Path(pattern=PROBLEM_ID_PATTERN)]
-    ) -> Response:
-        gw.authorize(request.headers, PROBLEMS_READ)
-        try:
-            status = await gw.deps.status_reader.problem_status(problem_id)
-        except RetriableError as exc:  # e.g. WarehouseError: the store is down, not the request
-            log.warning("status of %s unavailable: %s", problem_id, exc)
-            raise ServiceUnavailable("pipeline status is unavailable right now") from exc
-        if status is None:
-            raise NotFound(f"no problem {problem_id!r} (yet): it may still be on its way")
-        return json_response(200, status)

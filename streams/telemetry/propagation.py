@@ -76,11 +76,18 @@ def trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
 
 @contextmanager
 def publish_span(
-    tracer: Tracer, topic: str, *, key: str | None = None, message_count: int = 1
+    tracer: Tracer,
+    topic: str,
+    *,
+    key: str | None = None,
+    message_count: int = 1,
+    new_trace: bool = False,
 ) -> Iterator[Span]:
     """A PRODUCER span ``publish <topic>``, current while the body runs.
 
     Call ``inject()`` inside the body so the records carry this span as their parent.
+    ``new_trace``: the span starts a trace of its own, linked to the current span (one
+    problem of a batch request gets its own journey, still reachable from the request).
     """
     attributes: dict[str, str | int] = {
         "messaging.system": MESSAGING_SYSTEM,
@@ -93,8 +100,18 @@ def publish_span(
     if message_count != 1:
         # The conventions set the batch count only for batches, never for single messages.
         attributes["messaging.batch.message_count"] = message_count
+    context: Context | None = None
+    links: list[Link] = []
+    if new_trace:
+        current = trace.get_current_span().get_span_context()
+        context = Context()  # no parent: a new root
+        links = [Link(current)] if current.is_valid else []
     with tracer.start_as_current_span(
-        f"publish {topic}", kind=SpanKind.PRODUCER, attributes=attributes
+        f"publish {topic}",
+        context=context,
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+        links=links,
     ) as span:
         yield span
 

@@ -151,3 +151,27 @@ def test_garbage_traceparent_is_ignored(tracer: Tracer, exporter: InMemorySpanEx
     with process_span(tracer, "t", headers, agent="a", partition=0, offset=0, group="g"):
         pass
     assert by_name(exporter, "process t").parent is None
+
+
+def test_new_trace_publish_span_roots_its_own_trace_linked_to_the_request(
+    tracer: Tracer, exporter: InMemorySpanExporter
+) -> None:
+    # A batch request publishes each problem under a trace of its own: the journey of one
+    # problem must not include its batch mates.
+    with tracer.start_as_current_span("POST /v1/problems:batch") as request:
+        for key in ("p-1", "p-2"):
+            with publish_span(tracer, "problems.submitted", key=key, new_trace=True):
+                inject()
+    publishes = [s for s in exporter.get_finished_spans() if s.name.startswith("publish")]
+    request_ctx = request.get_span_context()
+    assert len(publishes) == 2
+    trace_ids = {s.context.trace_id for s in publishes if s.context is not None}
+    assert len(trace_ids) == 2
+    assert request_ctx.trace_id not in trace_ids
+    for span in publishes:
+        assert span.parent is None
+        (link,) = span.links
+        assert (link.context.trace_id, link.context.span_id) == (
+            request_ctx.trace_id,
+            request_ctx.span_id,
+        )
