@@ -195,6 +195,8 @@ class ClickHouseSink:
                     raise
                 except MunjeroError:
                     decoded = await self._decode_when_registry_answers(msg.value, expected)
+            except _Stopping:
+                raise  # a stop during a registry outage says nothing about the bytes
             except Exception as exc:  # undecodable: recorded and passed over, never raised
                 errors.append(self._undecodable(msg, exc, ingested_at))
                 continue

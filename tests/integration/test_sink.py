@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
+from schemas.errors import RegistryUnavailableError
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
@@ -271,3 +272,49 @@ async def committed(settings: Settings, topics: list[str]) -> dict[tuple[str, in
         return out
     finally:
         await consumer.stop()
+
+
+class DownRegistry:
+    """The registry process is gone (an API stop, a network cut) until ``back`` is set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.asked = asyncio.Event()
+        self.back = asyncio.Event()
+
+    async def schema_by_id(self, schema_id: int) -> str:
+        if not self.back.is_set():
+            self.asked.set()
+            raise RegistryUnavailableError("connection refused (test)")
+        return str(await self.inner.schema_by_id(schema_id))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_registry_outage_holds_the_batch_and_a_stop_in_it_records_nothing(
+    env: Env,
+) -> None:
+    events = samples.pipeline(samples.PROBLEMS[2], 1, windows=1)
+    await env.produce(events)
+    down = DownRegistry(env.serde._registry)
+    # A serde of its own, so no schema is cached: every decode asks the (unreachable) registry.
+    sink = ClickHouseSink(env.settings, env.warehouse, AvroSerde(down))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    async with asyncio.timeout(60):
+        await down.asked.wait()
+    stop.set()  # stopped in the middle of the outage
+    await asyncio.wait_for(task, 60)
+    assert sink.undecodable == 0  # the bytes were never judged
+    assert await committed(env.settings, sink.topics) == {}
+
+    down.back.set()  # the registry answers again: the next start lands everything
+    async with running(env) as again:
+        await caught_up(env, again)
+    assert again.undecodable == 0
+    assert await env.count("ingest_errors") == 0  # no record was written off as garbage
+    drafted = sum(1 for topic, _, _ in events if topic == "scripts.drafted")
+    assert drafted
+    assert await env.count("scripts_drafted") == drafted
+    assert sum((await committed(env.settings, again.topics)).values()) == len(events)

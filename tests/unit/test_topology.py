@@ -21,7 +21,7 @@ def test_architecture_doc_shows_the_declared_topology() -> None:
     text = DOC.read_text(encoding="utf-8")
     table = text.split("<!-- topology:start -->\n")[1].split("<!-- topology:end -->")[0]
     # The documented command prints exactly this table.
-    printed = subprocess.run(  # noqa: S603 - our own module, fixed argv
+    printed = subprocess.run(
         [sys.executable, "-m", "factory.topology"],
         capture_output=True,
         text=True,
