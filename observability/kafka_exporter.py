@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Protocol
 
@@ -31,10 +31,18 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from prometheus_client import Counter
 
 from observability.clickhouse_traces import span_json
 from streams.kafka_auth import client_options
+from streams.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,8 @@ class KafkaSpanSink:
 
     Counters (read them from any thread): ``dropped`` (refused because the queue was full or
     the sink closed, or still queued when shutdown ran out of time), ``failed`` (sent but not
-    acknowledged), ``sent`` (acknowledged).
+    acknowledged), ``sent`` (acknowledged). ``lost_metric`` (a Prometheus counter) also counts
+    every dropped or failed message, so a scrape sees the loss, not only this object.
     """
 
     def __init__(
@@ -99,6 +108,7 @@ class KafkaSpanSink:
         max_queue: int = 10_000,
         batch_size: int = 500,
         request_timeout_ms: int = 10_000,
+        lost_metric: Counter | None = None,
     ) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be positive")
@@ -116,6 +126,7 @@ class KafkaSpanSink:
         self.dropped = 0
         self.failed = 0
         self.sent = 0
+        self._lost_metric = lost_metric
         self._loop = asyncio.new_event_loop()
         # Created here, used only on the sink's loop (asyncio primitives bind lazily in 3.10+).
         self._wake = asyncio.Event()
@@ -133,6 +144,7 @@ class KafkaSpanSink:
             self._items.extend(accepted)
             self._accepted += len(accepted)
             self.dropped += len(messages) - len(accepted)
+        self._count_lost(len(messages) - len(accepted))
         if accepted:
             self._signal(self._wake.set)
         return len(accepted)
@@ -221,6 +233,11 @@ class KafkaSpanSink:
             self._items.clear()
             self.dropped += leftover
             self._settled += leftover
+        self._count_lost(leftover)
+
+    def _count_lost(self, n: int) -> None:
+        if n > 0 and self._lost_metric is not None:
+            self._lost_metric.inc(n)
 
     async def _pump(self, holder: list[AIOKafkaProducer]) -> None:
         producer = await self._connect()
@@ -293,6 +310,7 @@ class KafkaSpanSink:
                 lost = len(batch) - ok - failed
                 self.dropped += max(lost, 0)
                 self._settled += ok + failed + max(lost, 0)
+            self._count_lost(failed + max(lost, 0))
             self._progress.set()
             if failed:
                 log.warning("%d span(s) not acknowledged by %s", failed, self.bootstrap)
@@ -307,27 +325,33 @@ def configure_tracing(
     extra_exporters: Sequence[SpanExporter] = (),
     service_version: str | None = None,
     sample_ratio: float = 1.0,
+    sampler: str = "parentbased_traceidratio",
+    resource_attributes: Mapping[str, str] | None = None,
 ) -> TracerProvider:
     """A ``TracerProvider`` with one ``BatchSpanProcessor`` per exporter.
 
     ``kafka_bootstrap`` + ``topic``: spans to Kafka (then ClickHouse). ``otlp_endpoint``: spans
     over OTLP/HTTP too (a collector, Jaeger, Tempo), given as the base URL or the full
-    ``.../v1/traces`` URL. The provider is returned, not installed: the caller decides whether
-    it becomes the global one (``trace.set_tracer_provider``) and must ``shutdown()`` it on exit
-    so queued spans are flushed.
+    ``.../v1/traces`` URL. ``sampler`` is an ``OTEL_TRACES_SAMPLER`` name, ``sample_ratio`` its
+    argument; ``resource_attributes`` (``OTEL_RESOURCE_ATTRIBUTES``) join every span's resource,
+    under the service name and version given here. The provider is returned, not installed: the
+    caller decides whether it becomes the global one (``trace.set_tracer_provider``) and must
+    ``shutdown()`` it on exit so queued spans are flushed.
     """
     if (kafka_bootstrap is None) != (topic is None):
         raise ValueError("kafka_bootstrap and topic go together")
     resource = Resource.create(
-        {SERVICE_NAME: service_name, SERVICE_VERSION: service_version or _version()}
+        {
+            SERVICE_VERSION: service_version or _version(),
+            **(resource_attributes or {}),
+            SERVICE_NAME: service_name,
+        }
     )
-    # Parent-based: a sampled request keeps every hop of its journey, an unsampled one none.
-    provider = TracerProvider(
-        resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio))
-    )
+    provider = TracerProvider(resource=resource, sampler=make_sampler(sampler, sample_ratio))
     exporters: list[SpanExporter] = []
     if kafka_bootstrap is not None and topic is not None:
-        exporters.append(KafkaSpanExporter(KafkaSpanSink(kafka_bootstrap, topic)))
+        sink = KafkaSpanSink(kafka_bootstrap, topic, lost_metric=metrics.SPANS_DROPPED)
+        exporters.append(KafkaSpanExporter(sink))
     if otlp_endpoint is not None:
         endpoint = otlp_endpoint.rstrip("/")
         if not endpoint.endswith("/v1/traces"):
@@ -339,6 +363,21 @@ def configure_tracing(
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def make_sampler(name: str, ratio: float = 1.0) -> Sampler:
+    """The sampler an ``OTEL_TRACES_SAMPLER`` value names (the SDK's built-in ones). The
+    default, parent-based: a sampled request keeps every hop of its journey, an unsampled one
+    none."""
+    base, parent_based = name.removeprefix("parentbased_"), name.startswith("parentbased_")
+    roots: dict[str, Sampler] = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": TraceIdRatioBased(ratio),
+    }
+    if base not in roots:
+        raise ValueError(f"unknown sampler {name!r}")
+    return ParentBased(roots[base]) if parent_based else roots[base]
 
 
 def _version() -> str:

@@ -1,14 +1,19 @@
-"""Prometheus + Alertmanager configuration, and a local pair for ``munjero up --with-monitoring``.
+"""Prometheus + Alertmanager: their configuration, and the local pair ``munjero up`` runs.
 
-Production runs Prometheus (with ``prometheus_rule_groups()`` as its rule file / PrometheusRule)
-and Alertmanager configured by ``alertmanager_config(...)``: secrets are referenced by file
-(``api_url_file``, ``auth_password_file``, mounted from a Kubernetes Secret), never inline, so
-the generated config can be committed and reviewed.
+Alerting is done by the real tools only: Prometheus scrapes every process and evaluates
+``prometheus_rule_groups()``, Alertmanager deduplicates, groups and delivers (Slack webhook,
+e-mail) with one resolved message per alert. Production runs them through the Prometheus
+Operator (the PrometheusRule and Alertmanager config under k8s/base/monitoring); secrets are
+referenced by file (``api_url_file``, ``auth_password_file``, mounted from a Kubernetes Secret),
+never inline, so the generated config can be committed and reviewed.
 
 Locally, ``local_monitoring(...)`` writes the same configuration into ``data_dir/monitoring``
 (secrets from the settings go into ``data_dir/monitoring/secrets`` with mode 0600, never into
-the repository), starts the Debian ``prometheus`` and ``prometheus-alertmanager`` as child
-processes, waits until both answer ``/-/ready`` and stops them on exit.
+the repository), starts the Debian ``prometheus`` and ``prometheus-alertmanager`` (installed by
+``make setup``) as child processes, waits until both answer ``/-/ready`` and stops them on exit.
+Prometheus finds the processes through the ``file_sd`` files they write into
+``data_dir/targets``. ``alert_window_scale`` shrinks every rule duration and
+``alert_evaluate_every_s`` sets the scrape and evaluation interval (tests run in seconds).
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ ALERTMANAGER_BIN = Path("/usr/bin/prometheus-alertmanager")
 
 # Where the production manifests mount the alerting secrets.
 SECRETS_DIR = "/etc/alertmanager/secrets"
+# One line per notification, the same on Slack and in the e-mail subject.
+TITLE = "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }})"
+# Slack text and the plain-text e-mail body: what each alert says and where its runbook is.
+BODY = (
+    "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+)
 
 
 class MonitoringError(RuntimeError):
@@ -44,7 +56,10 @@ class MonitoringError(RuntimeError):
 
 
 def _duration(seconds: float) -> str:
-    return f"{round(seconds)}s"
+    # Whole seconds read best; tests run sub-second intervals, which both tools accept in ms.
+    if seconds == round(seconds):
+        return f"{round(seconds)}s"
+    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def alertmanager_config(
@@ -63,17 +78,17 @@ def alertmanager_config(
 ) -> dict[str, Any]:
     """An Alertmanager configuration: group by alertname, Slack and/or email, resolved messages.
 
-    Secrets are paths (``*_file``) so the document itself holds none. ``repeat_interval_s``
-    matches ``alert_repeat_s`` of the embedded notifier. A receiver with no channel is valid
-    (alerts are then only visible in the Alertmanager UI).
+    Secrets are paths (``*_file``) so the document itself holds none. A firing alert is sent
+    once, again only after ``repeat_interval_s`` (``alert_repeat_s``), and once when it resolves.
+    A receiver with no channel is valid (alerts are then only visible in the Alertmanager UI).
     """
     receiver: dict[str, Any] = {"name": "munjero"}
     if slack_api_url_file:
         slack: dict[str, Any] = {
             "api_url_file": slack_api_url_file,
             "send_resolved": True,
-            "title": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
-            "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
+            "title": TITLE,
+            "text": BODY,
         }
         if slack_channel:
             slack["channel"] = slack_channel
@@ -85,6 +100,8 @@ def alertmanager_config(
             "smarthost": smtp_smarthost,
             "require_tls": smtp_require_tls,
             "send_resolved": True,
+            "headers": {"Subject": TITLE},
+            "text": BODY,
         }
         if smtp_auth_username:
             email["auth_username"] = smtp_auth_username
@@ -156,10 +173,12 @@ def write_local_config(
     *,
     alertmanager_address: str,
     api_target: str | None = None,
-    scrape_interval_s: float = 15,
-    evaluation_interval_s: float = 15,
+    group_wait_s: float = 30,
+    group_interval_s: float = 300,
 ) -> MonitoringFiles:
-    """Write prometheus.yml, rules.yml and alertmanager.yml into ``data_dir/monitoring``."""
+    """Write prometheus.yml, rules.yml and alertmanager.yml into ``data_dir/monitoring``:
+    scraped and evaluated every ``alert_evaluate_every_s``, rule durations multiplied by
+    ``alert_window_scale``."""
     directory = (settings.data_dir / "monitoring").resolve()
     secrets = directory / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
@@ -180,7 +199,8 @@ def write_local_config(
         directory / "rules.yml",
         directory / "alertmanager.yml",
     )
-    _write(files.rules_yml, yaml.safe_dump(prometheus_rule_groups(), sort_keys=False))
+    rules = prometheus_rule_groups(scale=settings.alert_window_scale)
+    _write(files.rules_yml, yaml.safe_dump(rules, sort_keys=False))
     am = alertmanager_config(
         slack_api_url_file=slack_file,
         smtp_smarthost=(
@@ -194,6 +214,8 @@ def write_local_config(
         smtp_auth_password_file=password_file,
         smtp_require_tls=settings.alert_smtp_starttls,
         repeat_interval_s=settings.alert_repeat_s,
+        group_wait_s=group_wait_s,
+        group_interval_s=group_interval_s,
     )
     _write(files.alertmanager_yml, yaml.safe_dump(am, sort_keys=False), 0o600)
     targets_glob = str((settings.data_dir / "targets").resolve() / "*.json")
@@ -202,8 +224,8 @@ def write_local_config(
         rules_file=str(files.rules_yml),
         alertmanager_address=alertmanager_address,
         api_target=api_target,
-        scrape_interval_s=scrape_interval_s,
-        evaluation_interval_s=evaluation_interval_s,
+        scrape_interval_s=settings.alert_evaluate_every_s,
+        evaluation_interval_s=settings.alert_evaluate_every_s,
     )
     _write(files.prometheus_yml, yaml.safe_dump(prom, sort_keys=False))
     return files
@@ -256,16 +278,18 @@ def local_monitoring(
     prometheus_port: int = 9090,
     alertmanager_port: int = 9093,
     api_target: str | None = None,
-    scrape_interval_s: float = 15,
-    evaluation_interval_s: float = 15,
+    group_wait_s: float = 30,
+    group_interval_s: float = 300,
     ready_timeout_s: float = 60,
     prometheus_bin: Path = PROMETHEUS_BIN,
     alertmanager_bin: Path = ALERTMANAGER_BIN,
 ) -> Iterator[LocalMonitoring]:
     """Run Prometheus and Alertmanager on loopback for the life of the ``with`` block.
 
-    ``api_target`` is the API process's ``host:port`` (it serves ``/metrics`` itself); workers
-    are found through ``data_dir/targets/*.json``.
+    Every process is found through ``data_dir/targets/*.json``; ``api_target`` adds a static
+    ``host:port`` (an API not announced there). ``group_wait_s`` / ``group_interval_s`` are
+    Alertmanager's: how long a new alert group waits before its first notification, and how
+    often a group's changes (a resolved alert) are sent.
     """
     for binary in (prometheus_bin, alertmanager_bin):
         if not binary.exists() or shutil.which(str(binary)) is None:
@@ -275,8 +299,8 @@ def local_monitoring(
         settings,
         alertmanager_address=am_address,
         api_target=api_target,
-        scrape_interval_s=scrape_interval_s,
-        evaluation_interval_s=evaluation_interval_s,
+        group_wait_s=group_wait_s,
+        group_interval_s=group_interval_s,
     )
     (files.directory / "prometheus-data").mkdir(exist_ok=True)
     (files.directory / "alertmanager-data").mkdir(exist_ok=True)

@@ -5,9 +5,9 @@ loop is busy. Readiness checks are coroutines bound to the worker's loop (they u
 vector store, ...) and run there through ``run_coroutine_threadsafe`` with a deadline.
 
 On the embedded default the server binds a free port and announces itself in
-``data_dir/targets/<name>.json`` in Prometheus ``file_sd`` format; the embedded alert evaluator,
-a local Prometheus (``munjero up --with-monitoring``) and the API's deep ``/readyz`` read those
-files. In Kubernetes the port is fixed (``MUNJERO_METRICS_PORT=9100``) and probes use it.
+``data_dir/targets/<name>.json`` in Prometheus ``file_sd`` format; the local Prometheus of
+``munjero up`` and the API's deep ``/readyz`` read those files. In Kubernetes the port is fixed
+(``MUNJERO_METRICS_PORT=9100``) and probes use it.
 """
 
 from __future__ import annotations

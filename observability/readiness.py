@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import orjson
 
-from observability.alerts.scrape import file_sd_targets, instance_of
 from streams import catalogue
 from streams.catalogue import TopicSpec
 from streams.ports.producer import Publisher
@@ -167,5 +166,21 @@ def workers_check(
 
 
 def read_targets(directory: Path) -> list[tuple[str, str]]:
-    """``(job, host:port)`` of every target announced in ``directory`` (file_sd format)."""
-    return [(job, instance_of(url)) for job, url in file_sd_targets(directory)]
+    """``(job, host:port)`` of every target announced in ``directory``, in the Prometheus
+    ``file_sd`` format Prometheus reads too (``[{"targets": [...], "labels": {"job": ...}}]``).
+
+    Unreadable or half-written files are skipped: a process replaces its file atomically, and
+    the next call reads it again."""
+    found: list[tuple[str, str]] = []
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.glob("*.json")):
+        try:
+            groups = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        for group in groups if isinstance(groups, list) else ():
+            if isinstance(group, dict):
+                job = str((group.get("labels") or {}).get("job", "munjero"))
+                found += [(job, str(address)) for address in group.get("targets") or ()]
+    return found

@@ -4,6 +4,11 @@
 Spans and log records go to Kafka (then ClickHouse) when a broker is known, spans also over
 OTLP when ``otlp_endpoint`` is set. Everything is best effort: telemetry never blocks or fails
 the work it observes.
+
+The standard variables configure it as they configure any OpenTelemetry SDK, through the
+settings model (streams/settings.py): ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``
+(else the process's own name), ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER`` and
+``OTEL_TRACES_SAMPLER_ARG``, and Sentry's ``SENTRY_DSN``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -63,7 +69,26 @@ def configure_logging(settings: Settings, service: str) -> logging.Handler:
     return handler
 
 
+def resource_attributes(text: str) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES``: ``key=value`` pairs joined by commas, values
+    percent-decoded (W3C Baggage octets). A malformed pair is skipped, as the SDK does."""
+    attributes: dict[str, str] = {}
+    for pair in text.split(","):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip():
+            attributes[key.strip()] = unquote(value.strip())
+    return attributes
+
+
+def service_name(settings: Settings, default: str) -> str:
+    """``OTEL_SERVICE_NAME``, else ``service.name`` of the resource attributes, else the
+    process's own name (``munjero-api``, ``munjero-render``, ...)."""
+    attributes = resource_attributes(settings.otel_resource_attributes)
+    return settings.otel_service_name or attributes.get("service.name") or default
+
+
 def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) -> Telemetry:
+    service = service_name(settings, service)
     telemetry = Telemetry(service)
     if stderr:
         telemetry.handlers.append(configure_logging(settings, service))
@@ -75,6 +100,8 @@ def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) ->
             topic=settings.topic("otel.spans") if bootstrap else None,
             otlp_endpoint=settings.otlp_endpoint,
             sample_ratio=settings.trace_sample_ratio,
+            sampler=settings.trace_sampler,
+            resource_attributes=resource_attributes(settings.otel_resource_attributes),
         )
         tracing.install(telemetry.provider)
     if bootstrap:

@@ -7,6 +7,7 @@ when they run out. Retry state travels in record headers, so any worker can pick
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,6 +20,24 @@ H_NOT_BEFORE = "x-munjero-not-before"  # epoch ms: do not retry before
 H_ERROR = "x-munjero-error"  # last error, for humans reading the retry topic
 H_ORIGIN = "x-munjero-origin"  # topic/partition/offset where the event was first consumed
 RETRY_HEADERS = (H_ATTEMPT, H_NOT_BEFORE, H_ERROR, H_ORIGIN)
+
+# Kafka Connect's dead-letter headers (errors.deadletterqueue.context.headers.enable, KIP-298),
+# the convention generic tools (kcat, Kafka UIs, Connect's own DLQ readers) already show. The
+# StepFailed record in the value stays the source of truth; these make a dead letter readable
+# without the schema registry. Values are UTF-8 strings, as Connect writes them.
+DLQ_PREFIX = "__connect.errors."
+H_DLQ_TOPIC = DLQ_PREFIX + "topic"  # the original topic (first delivery, before retry tiers)
+H_DLQ_PARTITION = DLQ_PREFIX + "partition"
+H_DLQ_OFFSET = DLQ_PREFIX + "offset"
+H_DLQ_CONNECTOR = DLQ_PREFIX + "connector.name"  # the agent whose step failed
+H_DLQ_EXCEPTION = DLQ_PREFIX + "exception.class.name"  # fully qualified
+H_DLQ_MESSAGE = DLQ_PREFIX + "exception.message"
+H_DLQ_STACKTRACE = DLQ_PREFIX + "exception.stacktrace"
+# Connect has no attempts header; ours is the retry header, so a dead letter says how many
+# processing attempts it took, under the name the retry tiers already use.
+H_DLQ_ATTEMPTS = H_ATTEMPT
+MAX_STACKTRACE_BYTES = 8_000  # Kafka headers share the record's size limit
+MAX_MESSAGE_BYTES = 1_000
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -126,3 +145,40 @@ def clean_headers(headers: Headers) -> list[tuple[str, bytes]]:
 def describe(exc: BaseException) -> str:
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"
+
+
+def qualified_name(exc: BaseException) -> str:
+    """``module.QualName`` of the exception's class (``builtins.ValueError`` for built-ins)."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _bounded(text: str, limit: int, *, keep_end: bool = False) -> bytes:
+    """``text`` as UTF-8 in at most ``limit`` bytes, never splitting a character. A stack trace
+    keeps its end (the innermost frames and the exception line), a message its start."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return raw
+    marker = "…".encode()
+    room = limit - len(marker)
+    if keep_end:
+        return marker + raw[-room:].decode(errors="ignore").encode()
+    return raw[:room].decode(errors="ignore").encode() + marker
+
+
+def dead_letter_headers(
+    msg: Message, exc: BaseException, *, agent: str, attempts: int
+) -> list[tuple[str, bytes]]:
+    """The Kafka Connect ``__connect.errors.*`` headers of the dead letter of ``msg``."""
+    topic, partition, offset = msg.origin
+    stack = "".join(traceback.format_exception(exc))
+    return [
+        (H_DLQ_TOPIC, topic.encode()),
+        (H_DLQ_PARTITION, str(partition).encode()),
+        (H_DLQ_OFFSET, str(offset).encode()),
+        (H_DLQ_CONNECTOR, agent.encode()),
+        (H_DLQ_EXCEPTION, qualified_name(exc).encode()),
+        (H_DLQ_MESSAGE, _bounded(str(exc) or repr(exc), MAX_MESSAGE_BYTES)),
+        (H_DLQ_STACKTRACE, _bounded(stack, MAX_STACKTRACE_BYTES, keep_end=True)),
+        (H_DLQ_ATTEMPTS, str(attempts).encode()),
+    ]

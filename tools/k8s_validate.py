@@ -1,16 +1,20 @@
-"""Render every overlay and validate every object: ``make k8s-validate``.
+"""Render the base and every overlay with the real ``kubectl kustomize`` (tools/kubectl.py) and
+validate every object it renders: ``make k8s-validate``.
 
 * Core kinds: ``kubernetes_validate`` (strict: unknown fields fail) at K8S_VERSION.
 * Custom resources: the CRD ``openAPIV3Schema`` vendored under k8s/crds/ (README there), turned
   into JSON Schema that rejects unknown fields except where the CRD preserves them.
 * Unknown kinds fail. So do cross-object mistakes: a Secret/ConfigMap that is neither rendered
-  nor in EXTERNAL_SECRETS, a Service selecting no workload, a probe path other than /healthz or
-  /readyz, a container without requests and limits, an inline secret value.
+  nor in EXTERNAL_SECRETS (checked on kustomize's output, so a reference kustomize did not
+  rewrite to a generated ``<name>-<hash>`` fails), a Service selecting no workload, a probe
+  path other than /healthz or /readyz, a container without requests and limits, an inline
+  secret value.
 """
 
 from __future__ import annotations
 
 import copy
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +23,13 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs in the lock
 import kubernetes_validate
 import yaml
 
-from tools.kustomize import Obj, render
+from tools.kubectl import kustomize
 
+Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAYS = ("k8s/overlays/staging", "k8s/overlays/production")
+# The base renders on its own too (no namespace): what an operator diffs against an overlay.
+RENDERED = ("k8s/base", *OVERLAYS)
 CRD_DIR = ROOT / "k8s" / "crds"
 K8S_VERSION = "1.33"
 # Created outside git: by an operator (kubectl create secret) or by Strimzi's User Operator.
@@ -172,11 +179,21 @@ def validate_objects(objs: list[Obj], crds: dict[tuple[str, str], Any] | None = 
     return errors + cross_check(objs)
 
 
+def render(directory: Path) -> list[Obj]:
+    """Every object ``kubectl kustomize directory`` renders (raises when kustomize fails)."""
+    return [doc for doc in yaml.safe_load_all(kustomize(directory)) if doc]
+
+
 def main() -> int:
     crds = load_crds()
     failed = False
-    for overlay in OVERLAYS:
-        objs = render(ROOT / overlay)
+    for overlay in RENDERED:
+        try:
+            objs = render(ROOT / overlay)
+        except subprocess.CalledProcessError as exc:
+            print(f"{overlay}: kubectl kustomize exited {exc.returncode}: {exc.stderr.strip()}")
+            failed = True
+            continue
         errors = validate_objects(objs, crds)
         for error in errors:
             print(f"{overlay}: {error}")

@@ -13,15 +13,22 @@
   ``ingest_errors``: the same table the embedded sink fills with what it cannot decode.
 * Broker list and registry URL are ``${...}`` placeholders (render with ``envsubst`` from the
   Kustomize config) or real values passed to ``kafka_ingest_statements``.
+* On a cluster (``replication``) every replica runs the Kafka tables in the same consumer group,
+  so the topic's partitions are shared between replicas and the views write into replicated
+  tables. ``kafka_num_consumers`` per replica is the topic's partitions (catalogue) divided by
+  the replicas, rounded up: every partition has a consumer, none idles for long. ClickHouse caps
+  it at the server's physical cores.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from schemas.contracts import load_schema
 from streams.catalogue import TopicSpec, ingested_topics
+from warehouse.replication import Cluster, on_cluster
 from warehouse.tables import (
     DATABASE,
     INGEST_ERRORS,
@@ -54,12 +61,27 @@ def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def consumers_per_replica(spec: TopicSpec, replicas: int = 1) -> int:
+    """Kafka consumers each replica's table runs so the group covers every partition."""
+    if replicas < 1:
+        raise ValueError("replicas must be positive")
+    return max(1, math.ceil(spec.partitions / replicas))
+
+
 def create_kafka_table(
-    spec: TopicSpec, database: str, brokers: str, registry_url: str, namespace: str
+    spec: TopicSpec,
+    database: str,
+    brokers: str,
+    registry_url: str,
+    namespace: str,
+    replicas: int = 1,
 ) -> str:
     table = table_for_topic(spec.name)
     columns = ",\n".join(f"    {ident(n)} {t}" for n, t in kafka_columns(table.event_type))
     group = f"{namespace}{GROUP}.{kafka_table_name(spec)}"
+    consumers = consumers_per_replica(spec, replicas)
+    # Several consumers in one thread flush together; a thread each flushes independently.
+    threads = "    kafka_thread_per_consumer = 1,\n" if consumers > 1 else ""
     return (
         f"CREATE TABLE IF NOT EXISTS {ident(database)}.{ident(kafka_table_name(spec))}\n"
         f"(\n{columns}\n)\n"
@@ -69,6 +91,8 @@ def create_kafka_table(
         f"    kafka_topic_list = {_literal(namespace + spec.name)},\n"
         # One group per table: tables on different topics never rebalance each other.
         f"    kafka_group_name = {_literal(group)},\n"
+        f"    kafka_num_consumers = {consumers},\n"
+        f"{threads}"
         "    kafka_format = 'AvroConfluent',\n"
         f"    format_avro_schema_registry_url = {_literal(registry_url)},\n"
         "    kafka_handle_error_mode = 'stream'"
@@ -133,12 +157,13 @@ def iter_kafka_ingest(
     brokers: str = BROKERS,
     registry_url: str = REGISTRY_URL,
     namespace: str = "",
+    replicas: int = 1,
 ) -> Iterator[str]:
     """Every statement of ``kafka-ingest.sql``: engine tables first, then the views (a view
     starts consuming as soon as it exists)."""
     specs = ingested_topics()
     for spec in specs:
-        yield create_kafka_table(spec, database, brokers, registry_url, namespace)
+        yield create_kafka_table(spec, database, brokers, registry_url, namespace, replicas)
     for spec in specs:
         yield from create_views(spec, database)
 
@@ -149,7 +174,12 @@ def kafka_ingest_statements(
     brokers: str = BROKERS,
     registry_url: str = REGISTRY_URL,
     namespace: str = "",
+    cluster: Cluster | None = None,
+    replicas: int = 1,
 ) -> list[str]:
-    return list(
-        iter_kafka_ingest(database, brokers=brokers, registry_url=registry_url, namespace=namespace)
+    """``kafka-ingest.sql``; with ``cluster``, ``ON CLUSTER`` and consumers shared between
+    ``replicas`` replicas."""
+    statements = iter_kafka_ingest(
+        database, brokers=brokers, registry_url=registry_url, namespace=namespace, replicas=replicas
     )
+    return [on_cluster(statement, cluster) for statement in statements]

@@ -1,12 +1,13 @@
 """The whole warehouse schema in order: raw tables (``tables``), then the views that read them
-(``views``), then the analysts' tables and views (``analytics``). This is ``schema.sql`` and
-what chdb runs too."""
+(``views``), then the analysts' tables and views (``analytics``). chdb runs it as generated; the
+server's ``schema.sql`` is the same statements in their cluster form (``replication``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from warehouse.analytics import analytics_statements
+from warehouse.replication import Cluster, on_cluster
 from warehouse.tables import (
     DATABASE,
     add_missing_columns,
@@ -29,5 +30,6 @@ def iter_schema(database: str = DATABASE) -> Iterator[str]:
     yield from analytics_statements(database)
 
 
-def schema_statements(database: str = DATABASE) -> list[str]:
-    return list(iter_schema(database))
+def schema_statements(database: str = DATABASE, cluster: Cluster | None = None) -> list[str]:
+    """Every statement of the schema; with ``cluster``, replicated and ``ON CLUSTER``."""
+    return [on_cluster(statement, cluster) for statement in iter_schema(database)]

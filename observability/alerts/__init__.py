@@ -1,1 +1,1 @@
-"""Alert rules (one definition for Prometheus and the embedded evaluator) and their delivery."""
+"""Alert rules: one definition for the local Prometheus and the cluster's PrometheusRule."""

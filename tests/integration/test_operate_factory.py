@@ -120,7 +120,7 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
         assert 'munjero_api_requests_total{method="POST",route="/v1/problems",status="202"}' in (
             scraped
         )
-        assert "munjero_consumer_lag{" in scraped
+        assert "munjero_consumer_lag_records{" in scraped
         # Not measured without YouTube credentials: no sample, so the quota alert stays quiet.
         assert "munjero_youtube_quota_remaining_units{" not in scraped
         targets = read_targets(s.data_dir / "targets")

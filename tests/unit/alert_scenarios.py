@@ -1,16 +1,12 @@
-"""Synthetic alert scenarios: input series and the alerts expected from them.
-
-Shared by the promtool agreement test (``test_alert_promtool.py``) and the evaluator's unit
-tests, so Prometheus and the embedded evaluator are held to the same expectations.
-"""
+"""Synthetic alert scenarios: input series and the alerts expected from them, run through
+``promtool test rules`` (``test_alert_promtool.py``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from observability.alerts.evaluator import AlertInstance, AlertState, Evaluator
-from observability.alerts.store import STALE, SeriesStore
-
+STALE = math.nan  # promtool's ``stale``: the series ended (its target stopped exporting it)
 MIN = 60
 HOUR = 3600
 
@@ -106,18 +102,18 @@ SCENARIOS = [
         MIN,
         [
             Input(
-                "munjero_consumer_lag",
+                "munjero_consumer_lag_records",
                 {"group": "render", "topic": "scripts", "partition": "0"},
                 [*ramp(0, 20, 31), *flat(600, 15)],
             ),
             Input(
-                "munjero_consumer_lag",
+                "munjero_consumer_lag_records",
                 {"group": "render", "topic": "scripts", "partition": "1"},
                 flat(50, 46),
             ),
             # Growing but small: under the 100-record floor, never alerts.
             Input(
-                "munjero_consumer_lag",
+                "munjero_consumer_lag_records",
                 {"group": "draft", "topic": "problems", "partition": "0"},
                 ramp(0, 1, 46),
             ),
@@ -135,9 +131,11 @@ SCENARIOS = [
         "DeadLettersGrowing",
         MIN,
         [
-            Input("munjero_dead_letter_depth", {"topic": "dlq.render"}, [0, 0, 0, 0, *flat(3, 20)]),
+            Input(
+                "munjero_dead_letter_records", {"topic": "dlq.render"}, [0, 0, 0, 0, *flat(3, 20)]
+            ),
             # Replayed from the DLQ: the depth falls, which is not an alert.
-            Input("munjero_dead_letter_depth", {"topic": "dlq.draft"}, [5, 5, 5, *flat(2, 21)]),
+            Input("munjero_dead_letter_records", {"topic": "dlq.draft"}, [5, 5, 5, *flat(2, 21)]),
         ],
         {
             3 * MIN: [],
@@ -179,31 +177,3 @@ SCENARIOS = [
         {0: [{}], 1 * MIN: [], 2 * MIN: [], 3 * MIN: [{}], 4 * MIN: [{}], 5 * MIN: [], 6 * MIN: []},
     ),
 ]
-
-
-def store_for(scenario: Scenario, scale: float = 1.0) -> SeriesStore:
-    store = SeriesStore(retention_s=10 * 24 * HOUR)
-    for series in scenario.series:
-        for i, value in enumerate(series.values):
-            t = i * scenario.interval_s * scale
-            if value is None:
-                continue  # promtool's ``_``: the lookback window still finds older samples
-            store.add(series.metric, series.labels, t, value)
-    return store
-
-
-def python_firing(scenario: Scenario, scale: float = 1.0) -> dict[int, list[AlertInstance]]:
-    """Firing alerts of ``scenario.alertname`` at each expected time, by stepping the
-    evaluator over the whole evaluation grid (the ``for`` state depends on every step)."""
-    store = store_for(scenario, scale)
-    evaluator = Evaluator(window_scale=scale)
-    found: dict[int, list[AlertInstance]] = {}
-    for t in range(0, scenario.end_s + 1, scenario.evaluation_interval_s):
-        alerts = [
-            a
-            for a in evaluator.evaluate(store, t * scale)
-            if a.alertname == scenario.alertname and a.state is AlertState.FIRING
-        ]
-        if t in scenario.expected:
-            found[t] = alerts
-    return found

@@ -1,5 +1,6 @@
-"""The generated ClickHouse DDL: type mapping, coverage of the catalogue, production DDL that
-parses (never executed: Kafka DDL corrupts a chdb data dir), and no drift in checked-in files."""
+"""The generated ClickHouse DDL: type mapping, coverage of the catalogue, the replicated server
+DDL that parses (never executed: Kafka DDL corrupts a chdb data dir) while chdb keeps plain
+engines from the same generator, and no drift in checked-in files."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ import yaml
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from factory import generate
+from factory.generate import CLICKHOUSE_REPLICAS, ROOT
 from schemas.contracts import parsed_schema
 from streams.catalogue import ALL_TOPICS, ingested_topics
 from tests import sample_events as samples
-from warehouse.kafka_engine import kafka_columns, kafka_ingest_statements, select_expressions
+from warehouse.kafka_engine import (
+    consumers_per_replica,
+    kafka_columns,
+    kafka_ingest_statements,
+    select_expressions,
+)
+from warehouse.replication import Cluster, on_cluster
 from warehouse.schema import schema_statements
 from warehouse.tables import (
     UnsupportedAvroType,
@@ -139,21 +147,91 @@ def chdb_memory() -> Iterator[ChdbWarehouse]:
     asyncio.run(warehouse.close())
 
 
-def test_production_kafka_ddl_parses(chdb_memory: ChdbWarehouse) -> None:
-    statements = kafka_ingest_statements(brokers="kafka:9092", registry_url="http://sr:8081")
+def server_statements() -> list[str]:
+    """What the DDL Job runs on the server: schema.sql, then kafka-ingest.sql."""
+    return schema_statements(cluster=Cluster()) + kafka_ingest_statements(
+        brokers="kafka:9092",
+        registry_url="http://sr:8081",
+        cluster=Cluster(),
+        replicas=CLICKHOUSE_REPLICAS,
+    )
+
+
+def test_every_server_statement_parses(chdb_memory: ChdbWarehouse) -> None:
+    statements = server_statements()
     assert sum("ENGINE = Kafka" in s for s in statements) == len(ingested_topics())
 
     async def parse_all() -> list[str]:
         out = []
-        for statement in statements + schema_statements():
+        for statement in statements:
             # formatQuery parses without executing: the only safe way to check Kafka DDL here.
             rows = await chdb_memory.query("SELECT formatQuery({q:String}) AS f", {"q": statement})
             out.append(rows[0]["f"])
         return out
 
     formatted = asyncio.run(parse_all())
+    assert len(formatted) == len(statements)
+    # ClickHouse's own parser saw the cluster clause and the replicated engines.
+    assert all(" ON CLUSTER `{cluster}`" in f.splitlines()[0] for f in formatted)
+    engines = [line for f in formatted for line in f.splitlines() if line.startswith("ENGINE")]
+    merge_trees = [e for e in engines if "MergeTree" in e]
+    assert merge_trees
+    assert all(
+        e.startswith("ENGINE = Replicated")
+        and "('/clickhouse/tables/{shard}/{database}/{table}', '{replica}'" in e
+        for e in merge_trees
+    ), merge_trees
     assert any("kafka_handle_error_mode = 'stream'" in f for f in formatted)
     assert any("WHERE length(_error) > 0" in f for f in formatted)
+
+
+def test_server_deduplicates_inserts_with_the_replicated_setting() -> None:
+    text = "\n".join(server_statements())
+    assert "non_replicated_deduplication_window" not in text
+    raw = [s for s in schema_statements(cluster=Cluster()) if "ReplacingMergeTree" in s]
+    assert all("SETTINGS replicated_deduplication_window = 10000" in s for s in raw)
+
+
+def test_chdb_keeps_plain_engines_from_the_same_generator() -> None:
+    plain = schema_statements()
+    assert not any("Replicated" in s or "ON CLUSTER" in s for s in plain)
+    # Exactly the same statements, but for the cluster clause, engine and setting.
+    assert [on_cluster(s, Cluster()) for s in plain] == schema_statements(cluster=Cluster())
+    assert on_cluster(plain[1], None) == plain[1]
+
+
+def test_a_statement_without_a_cluster_form_is_refused() -> None:
+    with pytest.raises(ValueError, match="no cluster form"):
+        on_cluster("INSERT INTO `munjero`.`t` VALUES (1)", Cluster())
+
+
+def test_kafka_consumers_cover_every_partition_across_replicas() -> None:
+    statements = kafka_ingest_statements(cluster=Cluster(), replicas=CLICKHOUSE_REPLICAS)
+    for spec in ingested_topics():
+        consumers = consumers_per_replica(spec, CLICKHOUSE_REPLICAS)
+        # Enough consumers for every partition, and no replica with a wholly idle one.
+        assert consumers * CLICKHOUSE_REPLICAS >= spec.partitions
+        assert consumers == 1 or (consumers - 1) * CLICKHOUSE_REPLICAS < spec.partitions
+        (table,) = [s for s in statements if f"kafka_topic_list = '{spec.name}'" in s]
+        assert f"kafka_num_consumers = {consumers}," in table
+    problems = next(s for s in ingested_topics() if s.name == "problems.submitted")
+    assert problems.partitions == 6
+    assert consumers_per_replica(problems, 2) == 3
+
+
+def test_generator_replicas_match_the_clickhouse_installation() -> None:
+    (chi, *_) = yaml.safe_load_all((ROOT / "k8s/base/clickhouse/clickhouse.yaml").read_text())
+    (cluster,) = chi["spec"]["configuration"]["clusters"]
+    assert cluster["layout"]["replicasCount"] == CLICKHOUSE_REPLICAS
+    nodes = chi["spec"]["configuration"]["zookeeper"]["nodes"]
+    keeper = next(
+        d
+        for d in yaml.safe_load_all((ROOT / "k8s/base/clickhouse/keeper.yaml").read_text())
+        if d["kind"] == "StatefulSet"
+    )
+    assert [n["host"] for n in nodes] == [
+        f"clickhouse-keeper-{i}.clickhouse-keeper" for i in range(keeper["spec"]["replicas"])
+    ]
 
 
 def _encode_container(event_type: str, records: list[dict[str, Any]]) -> bytes:

@@ -2,7 +2,7 @@
 -- Production ingestion (Kafka engine + materialized views). Server only: never in chdb.
 -- Apply after schema.sql: envsubst < kafka-ingest.sql | clickhouse-client --multiquery
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_problems_submitted`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_problems_submitted` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `problem_id` String,
@@ -21,11 +21,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'problems.submitted',
     kafka_group_name = 'munjero.clickhouse.kafka_problems_submitted',
+    kafka_num_consumers = 3,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_ingested`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_ingested` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `document_id` String,
@@ -44,11 +46,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'knowledge.ingested',
     kafka_group_name = 'munjero.clickhouse.kafka_knowledge_ingested',
+    kafka_num_consumers = 2,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `document_id` String,
@@ -67,11 +71,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'knowledge.indexed',
     kafka_group_name = 'munjero.clickhouse.kafka_knowledge_indexed',
+    kafka_num_consumers = 2,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `script_id` String,
@@ -101,11 +107,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'scripts.drafted',
     kafka_group_name = 'munjero.clickhouse.kafka_scripts_drafted',
+    kafka_num_consumers = 3,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `render_id` String,
@@ -123,11 +131,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'renders.storyboarded',
     kafka_group_name = 'munjero.clickhouse.kafka_renders_storyboarded',
+    kafka_num_consumers = 3,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `render_id` String,
@@ -154,11 +164,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'renders.completed',
     kafka_group_name = 'munjero.clickhouse.kafka_renders_completed',
+    kafka_num_consumers = 3,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_shorts_published`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_shorts_published` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `short_id` String,
@@ -179,11 +191,13 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'shorts.published',
     kafka_group_name = 'munjero.clickhouse.kafka_shorts_published',
+    kafka_num_consumers = 2,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_metrics_observed`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_metrics_observed` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `short_id` String,
@@ -201,18 +215,21 @@ CREATE TABLE IF NOT EXISTS `munjero`.`kafka_metrics_observed`
     `likes` Int64,
     `comments` Int64,
     `subscribers_gained` Int64,
-    `simulated` Bool
+    `simulated` Bool,
+    `simulated_age_seconds` Nullable(Int64)
 )
 ENGINE = Kafka
 SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'metrics.observed',
     kafka_group_name = 'munjero.clickhouse.kafka_metrics_observed',
+    kafka_num_consumers = 2,
+    kafka_thread_per_consumer = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_experiments_updated`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_experiments_updated` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `experiment_id` String,
@@ -226,11 +243,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'experiments.updated',
     kafka_group_name = 'munjero.clickhouse.kafka_experiments_updated',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_problems_submitted_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_problems_submitted_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -251,11 +269,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'problems.submitted.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_problems_submitted_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_ingested_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_ingested_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -276,11 +295,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'knowledge.ingested.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_knowledge_ingested_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_knowledge_indexed_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -301,11 +321,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'knowledge.indexed.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_knowledge_indexed_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_scripts_drafted_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -326,11 +347,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'scripts.drafted.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_scripts_drafted_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_storyboarded_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -351,11 +373,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'renders.storyboarded.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_renders_storyboarded_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -376,11 +399,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'renders.completed.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_renders_completed_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_shorts_published_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_shorts_published_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -401,11 +425,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'shorts.published.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_shorts_published_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_metrics_observed_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_metrics_observed_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -426,11 +451,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'metrics.observed.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_metrics_observed_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE TABLE IF NOT EXISTS `munjero`.`kafka_experiments_updated_dlq`
+CREATE TABLE IF NOT EXISTS `munjero`.`kafka_experiments_updated_dlq` ON CLUSTER '{cluster}'
 (
     `meta` Tuple(`event_id` String, `occurred_at` DateTime64(3, 'UTC'), `correlation_id` String, `causation_id` Nullable(String), `producer` String),
     `agent` String,
@@ -451,11 +477,12 @@ SETTINGS
     kafka_broker_list = '${KAFKA_BOOTSTRAP_SERVERS}',
     kafka_topic_list = 'experiments.updated.dlq',
     kafka_group_name = 'munjero.clickhouse.kafka_experiments_updated_dlq',
+    kafka_num_consumers = 1,
     kafka_format = 'AvroConfluent',
     format_avro_schema_registry_url = '${SCHEMA_REGISTRY_URL}',
     kafka_handle_error_mode = 'stream';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted` ON CLUSTER '{cluster}'
 TO `munjero`.`problems_submitted` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -480,7 +507,7 @@ SELECT
 FROM `munjero`.`kafka_problems_submitted`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -493,7 +520,7 @@ SELECT
 FROM `munjero`.`kafka_problems_submitted`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested` ON CLUSTER '{cluster}'
 TO `munjero`.`knowledge_ingested` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -518,7 +545,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_ingested`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -531,7 +558,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_ingested`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed` ON CLUSTER '{cluster}'
 TO `munjero`.`knowledge_indexed` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -556,7 +583,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_indexed`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -569,7 +596,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_indexed`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted` ON CLUSTER '{cluster}'
 TO `munjero`.`scripts_drafted` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -605,7 +632,7 @@ SELECT
 FROM `munjero`.`kafka_scripts_drafted`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -618,7 +645,7 @@ SELECT
 FROM `munjero`.`kafka_scripts_drafted`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded` ON CLUSTER '{cluster}'
 TO `munjero`.`renders_storyboarded` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -642,7 +669,7 @@ SELECT
 FROM `munjero`.`kafka_renders_storyboarded`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -655,7 +682,7 @@ SELECT
 FROM `munjero`.`kafka_renders_storyboarded`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed` ON CLUSTER '{cluster}'
 TO `munjero`.`renders_completed` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -688,7 +715,7 @@ SELECT
 FROM `munjero`.`kafka_renders_completed`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -701,7 +728,7 @@ SELECT
 FROM `munjero`.`kafka_renders_completed`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published` ON CLUSTER '{cluster}'
 TO `munjero`.`shorts_published` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -728,7 +755,7 @@ SELECT
 FROM `munjero`.`kafka_shorts_published`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -741,7 +768,7 @@ SELECT
 FROM `munjero`.`kafka_shorts_published`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed` ON CLUSTER '{cluster}'
 TO `munjero`.`metrics_observed` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -765,6 +792,7 @@ SELECT
     `comments` AS `comments`,
     `subscribers_gained` AS `subscribers_gained`,
     `simulated` AS `simulated`,
+    `simulated_age_seconds` AS `simulated_age_seconds`,
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
@@ -772,7 +800,7 @@ SELECT
 FROM `munjero`.`kafka_metrics_observed`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -785,7 +813,7 @@ SELECT
 FROM `munjero`.`kafka_metrics_observed`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated` ON CLUSTER '{cluster}'
 TO `munjero`.`experiments_updated` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -805,7 +833,7 @@ SELECT
 FROM `munjero`.`kafka_experiments_updated`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -818,7 +846,7 @@ SELECT
 FROM `munjero`.`kafka_experiments_updated`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -845,7 +873,7 @@ SELECT
 FROM `munjero`.`kafka_problems_submitted_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_problems_submitted_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -858,7 +886,7 @@ SELECT
 FROM `munjero`.`kafka_problems_submitted_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -885,7 +913,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_ingested_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_ingested_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -898,7 +926,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_ingested_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -925,7 +953,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_indexed_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_knowledge_indexed_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -938,7 +966,7 @@ SELECT
 FROM `munjero`.`kafka_knowledge_indexed_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -965,7 +993,7 @@ SELECT
 FROM `munjero`.`kafka_scripts_drafted_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_scripts_drafted_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -978,7 +1006,7 @@ SELECT
 FROM `munjero`.`kafka_scripts_drafted_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -1005,7 +1033,7 @@ SELECT
 FROM `munjero`.`kafka_renders_storyboarded_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_storyboarded_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -1018,7 +1046,7 @@ SELECT
 FROM `munjero`.`kafka_renders_storyboarded_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -1045,7 +1073,7 @@ SELECT
 FROM `munjero`.`kafka_renders_completed_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_renders_completed_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -1058,7 +1086,7 @@ SELECT
 FROM `munjero`.`kafka_renders_completed_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -1085,7 +1113,7 @@ SELECT
 FROM `munjero`.`kafka_shorts_published_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_shorts_published_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -1098,7 +1126,7 @@ SELECT
 FROM `munjero`.`kafka_shorts_published_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -1125,7 +1153,7 @@ SELECT
 FROM `munjero`.`kafka_metrics_observed_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_metrics_observed_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
@@ -1138,7 +1166,7 @@ SELECT
 FROM `munjero`.`kafka_metrics_observed_dlq`
 WHERE length(_error) > 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_dlq`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_dlq` ON CLUSTER '{cluster}'
 TO `munjero`.`dead_letters` AS
 SELECT
     tupleElement(`meta`, 'event_id') AS `event_id`,
@@ -1165,7 +1193,7 @@ SELECT
 FROM `munjero`.`kafka_experiments_updated_dlq`
 WHERE length(_error) = 0;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_dlq_errors`
+CREATE MATERIALIZED VIEW IF NOT EXISTS `munjero`.`mv_kafka_experiments_updated_dlq_errors` ON CLUSTER '{cluster}'
 TO `munjero`.`ingest_errors` AS
 SELECT
     _topic AS `_topic`,
