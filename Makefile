@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages the project needs at run time (installed by `make setup` when missing).
-APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum prometheus prometheus-alertmanager
+APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum prometheus prometheus-alertmanager kcat
 export APT_PACKAGES
 
 .DEFAULT_GOAL := help
@@ -32,7 +32,7 @@ test: setup ## lint, type-check, schema compatibility, then unit + integration t
 	$(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: k8s-validate
-k8s-validate: setup ## render every Kustomize overlay and validate every object (tools/k8s_validate.py)
+k8s-validate: setup ## render base + overlays with the real kubectl kustomize, validate every object
 	$(PY) -m factory.generate --check
 	$(PY) -m tools.k8s_validate
 

@@ -81,9 +81,10 @@ def up(
     with_monitoring: Annotated[
         bool,
         typer.Option(
-            "--with-monitoring", help="also run Debian's Prometheus and Alertmanager locally"
+            "--with-monitoring/--without-monitoring",
+            help="run Debian's Prometheus and Alertmanager (the alerting) next to the factory",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Run broker, registry, API, workers and sink until Ctrl-C."""
     from factory.supervisor import run_up

@@ -36,8 +36,6 @@ from connectors.warehouse.factory import open_warehouse
 from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
 from factory.topology import worker_group_names
-from observability.alerts.runner import from_settings
-from observability.alerts.scrape import file_sd_targets
 from observability.ops_collector import OpsCollector, last_published, refresh_forever, registered
 from observability.process_server import ProcessServer
 from observability.readiness import (
@@ -244,8 +242,6 @@ async def running_factory(
         telemetry_sink = TelemetrySink(settings, warehouse)
         await telemetry_sink.ensure_tables()
         _in_background(stack, "otel-sink", telemetry_sink.run)
-        alerts = from_settings(settings, lambda: file_sd_targets(settings.data_dir / "targets"))
-        _in_background(stack, "alerts", alerts.run)
         collector = stack.enter_context(registered(OpsCollector()))
         stack.push_async_callback(
             _cancel, asyncio.create_task(_refresh_ops(settings, warehouse, collector))
@@ -500,16 +496,23 @@ async def wait_for_signal() -> None:
     await stop.wait()
 
 
-async def run_up(settings: Settings, *, with_monitoring: bool = False) -> None:
+async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
     from rich.console import Console
+
+    from observability.monitoring import local_monitoring, monitoring_available
 
     console = Console()
     async with contextlib.AsyncExitStack() as stack:
         factory = await stack.enter_async_context(running_factory(settings))
-        if with_monitoring:
-            from observability.monitoring import local_monitoring
-
-            # Prometheus finds the API and every worker in data_dir/targets (file_sd).
+        if with_monitoring and not monitoring_available():
+            # No home-made fallback (docs/decisions.md): without the binaries nothing alerts.
+            console.print(
+                "[bold yellow]alerts are OFF[/]: prometheus / prometheus-alertmanager are not"
+                " installed (`make setup` installs them)"
+            )
+        elif with_monitoring:
+            # Prometheus finds the API and every worker in data_dir/targets (file_sd),
+            # evaluates the rules; Alertmanager delivers to Slack / e-mail.
             monitoring = await asyncio.to_thread(
                 stack.enter_context, local_monitoring(factory.settings)
             )

@@ -1,7 +1,9 @@
 """The one settings model of a process. Built once at start and passed down.
 
 Every field is read from ``MUNJERO_<FIELD>`` (e.g. ``MUNJERO_KAFKA_BOOTSTRAP_SERVERS``).
-Unset optional URLs mean "use the embedded default".
+Unset optional URLs mean "use the embedded default". The telemetry fields also read the
+standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ``SENTRY_DSN``, ...),
+which win over their ``MUNJERO_`` aliases.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Theme values reach CSS: only plain hex colours, so a setting cannot inject style rules.
@@ -17,7 +19,10 @@ _COLOUR = r"^#[0-9a-fA-F]{6}$"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MUNJERO_", frozen=True, extra="ignore")
+    # populate_by_name: fields with standard-variable aliases are still set by their own name.
+    model_config = SettingsConfigDict(
+        env_prefix="MUNJERO_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     # Where embedded services keep their state (broker log, chdb, registry, API keys).
     data_dir: Path = Path(".munjero")
@@ -155,16 +160,47 @@ class Settings(BaseSettings):
 
     # Telemetry. Spans and logs go to ClickHouse through Kafka on the embedded default (kept
     # ``telemetry_retention_days``); an OTLP/HTTP endpoint (a collector) receives spans too.
-    otlp_endpoint: str | None = None
-    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # OpenTelemetry's standard variables first (opentelemetry.io/docs/specs/otel/configuration/
+    # sdk-environment-variables), the MUNJERO_ names as aliases.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "MUNJERO_OTLP_ENDPOINT"),
+    )
+    # Unset: each process names itself (munjero-api, munjero-render, ...).
+    otel_service_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "MUNJERO_OTEL_SERVICE_NAME"),
+    )
+    # ``key=value,key2=value2`` (values percent-encoded), added to every span's resource.
+    otel_resource_attributes: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "OTEL_RESOURCE_ATTRIBUTES", "MUNJERO_OTEL_RESOURCE_ATTRIBUTES"
+        ),
+    )
+    trace_sampler: str = Field(
+        default="parentbased_traceidratio",
+        pattern="^(parentbased_)?(always_on|always_off|traceidratio)$",
+        validation_alias=AliasChoices("OTEL_TRACES_SAMPLER", "MUNJERO_TRACE_SAMPLER"),
+    )
+    # The ratio of the *traceidratio samplers (OTEL_TRACES_SAMPLER_ARG).
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        validation_alias=AliasChoices("OTEL_TRACES_SAMPLER_ARG", "MUNJERO_TRACE_SAMPLE_RATIO"),
+    )
     telemetry_retention_days: int = Field(default=30, ge=1)
     # Each worker serves Prometheus metrics on this port (0: a free port, announced in
-    # ``data_dir/targets`` for the embedded alert evaluator and a local Prometheus).
+    # ``data_dir/targets`` for the local Prometheus and the API's deep readiness).
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # Error tracking: Sentry (or a compatible server) when a DSN is set.
-    sentry_dsn: SecretStr | None = None
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "MUNJERO_SENTRY_DSN")
+    )
 
-    # Alerts: the embedded evaluator (``munjero up``) and Alertmanager deliver to these.
+    # Alerts: Prometheus evaluates the rules, Alertmanager delivers to these (``munjero up``
+    # runs both locally; observability/monitoring.py).
     alert_slack_webhook_url: SecretStr | None = None
     alert_smtp_host: str | None = None
     alert_smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -173,11 +209,12 @@ class Settings(BaseSettings):
     alert_smtp_starttls: bool = False
     alert_email_from: str = "munjero-alerts@localhost"
     alert_email_to: tuple[str, ...] = ()
+    # The local Prometheus' scrape and rule evaluation interval.
     alert_evaluate_every_s: float = Field(default=15.0, gt=0)
     # A firing alert is sent again after this long (deduplicated in between).
     alert_repeat_s: float = Field(default=14_400.0, gt=0)
-    # Multiplies every rule's windows and ``for`` durations in the embedded evaluator; tests
-    # shrink it (like ``retry_delay_factor``), production keeps 1.0.
+    # Multiplies every rule's windows and ``for`` durations in the local Prometheus' rule file;
+    # tests shrink it (like ``retry_delay_factor``), production keeps 1.0.
     alert_window_scale: float = Field(default=1.0, gt=0.0)
 
     @property
@@ -189,8 +226,9 @@ class Settings(BaseSettings):
         return self.api_keys_file or self.data_dir / "api-keys.json"
 
     def to_env(self) -> dict[str, str]:
-        """This configuration as ``MUNJERO_*`` variables: what a child process (a worker) needs
-        to see exactly the settings of the process that started it."""
+        """This configuration as ``MUNJERO_*`` variables (a standard name such as
+        ``OTEL_SERVICE_NAME`` where a field has one, since it wins over the alias): what a child
+        process (a worker) needs to see exactly the settings of the process that started it."""
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
@@ -200,7 +238,7 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             # Complex values travel as JSON, which is how pydantic-settings reads them back.
             text = json.dumps(list(value)) if isinstance(value, tuple | list) else str(value)
-            env[f"MUNJERO_{name.upper()}"] = text
+            env[_env_name(name)] = text
         return env
 
     def topic(self, name: str) -> str:
@@ -210,3 +248,11 @@ class Settings(BaseSettings):
     def group(self, name: str) -> str:
         """The physical consumer-group id for a logical group name."""
         return f"{self.topic_namespace}munjero.{name}"
+
+
+def _env_name(field: str) -> str:
+    """The variable a field is read from first: its standard alias, else ``MUNJERO_<FIELD>``."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"MUNJERO_{field.upper()}"

@@ -20,7 +20,7 @@ from services.api.models import Liveness, Readiness
 from services.api.openapi import install_openapi
 from services.api.routes_knowledge import knowledge_routes
 from services.api.routes_problems import problems_routes
-from services.api.telemetry import RequestTelemetry
+from services.api.telemetry import RequestTelemetry, instrument_server_spans
 from streams import __version__
 
 DESCRIPTION = """
@@ -59,8 +59,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=deps.settings.api_max_body_bytes)
-    # Outermost: the span and the latency cover the body-size check and error handling too.
+    # Outermost: the latency covers the body-size check and error handling too; the server
+    # span's middleware (OpenTelemetry's) wraps even this one.
     app.add_middleware(RequestTelemetry)
+    instrument_server_spans(app)
     gateway = Gateway(deps)
     problems_routes(app, gateway)
     knowledge_routes(app, gateway)
