@@ -103,10 +103,16 @@ class MetricsPoller:
         publish: Callable[[list[Emit]], Awaitable[None]],
         *,
         idle_check_s: float = 30.0,
+        time_scale: float = 1.0,
     ) -> None:
+        """``clock`` tells wall-clock time; ``time_scale`` is the channel's seconds per wall
+        second (the simulator's speed; 1 on YouTube), see ``agents.metrics_schedule``."""
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.schedule = schedule
         self.source = source
         self.clock = clock
+        self.time_scale = time_scale
         self.publish = publish
         self.idle_check_s = idle_check_s
         self.wake = asyncio.Event()
@@ -123,15 +129,16 @@ class MetricsPoller:
         soonest: datetime | None = None
         for short, done in await asyncio.to_thread(self.schedule.pending):
             published = short["published_at"]
-            for window in due_windows(published, now, done):
-                as_of = published + WINDOW_DELTAS[window]
+            for window in due_windows(published, now, done, self.time_scale):
+                # The moment the short was ``window`` old on its channel (wall-clock time).
+                as_of = published + WINDOW_DELTAS[window] / self.time_scale
                 metrics = await self.source.snapshot(short["video_id"], published, as_of)
                 record = metrics_record(short, window, metrics, observed_at=now)
                 await self.publish([Emit("metrics.observed", short["short_id"], record)])
                 await asyncio.to_thread(self.schedule.mark, short["short_id"], window)
                 self.observed += 1
                 done.add(window)
-            upcoming = next_due(published, done)
+            upcoming = next_due(published, done, self.time_scale)
             if upcoming is not None and (soonest is None or upcoming < soonest):
                 soonest = upcoming
         return soonest

@@ -2,6 +2,12 @@
 
 Pure: no clock, no I/O. The caller passes ``now`` and the set of windows already observed.
 
+Windows are ages of the short on its channel. ``time_scale`` is how many channel seconds pass
+per wall-clock second: 1 on YouTube; ``MUNJERO_SIM_SPEED`` on the channel simulator, whose
+audience ages a short faster than real time. Every time in a record is wall-clock time (nothing
+lands in the future); a simulated snapshot carries the simulated age it describes in
+``simulated_age_seconds``.
+
 A snapshot for window ``w`` is taken at ``published_at + w``, or later when the poller is late
 (a restart, a backlog). Its event id is derived from the ``ShortPublished`` event, the step and
 the window only, so every snapshot of one (short, window) shares one event id. The ClickHouse
@@ -48,34 +54,43 @@ def window_offset(window: str) -> timedelta:
     return _OFFSETS[window]
 
 
-def due_at(published_at: datetime, window: str) -> datetime:
-    """The earliest moment a snapshot of ``window`` may be taken."""
-    return published_at + window_offset(window)
+def due_at(published_at: datetime, window: str, time_scale: float = 1.0) -> datetime:
+    """The earliest (wall-clock) moment a snapshot of ``window`` may be taken: when the short
+    is ``window`` old on its channel."""
+    return published_at + window_offset(window) / time_scale
 
 
-def due_windows(published_at: datetime, now: datetime, done: set[str]) -> list[str]:
-    """Windows whose time has come (``now >= published_at + window``) and that are not in
-    ``done``, in window order. A poller that was down for days gets every missed window at once;
-    each is observed as of ``now``, so they may carry equal totals."""
+def due_windows(
+    published_at: datetime, now: datetime, done: set[str], time_scale: float = 1.0
+) -> list[str]:
+    """Windows whose time has come (``now >= due_at(window)``) and that are not in ``done``, in
+    window order. A poller that was down for days gets every missed window at once; each is
+    observed as of ``now``, so they may carry equal totals."""
     _require_aware(published_at, "published_at")
     _require_aware(now, "now")
-    return [name for name, offset in WINDOWS if name not in done and now >= published_at + offset]
+    return [
+        name
+        for name, offset in WINDOWS
+        if name not in done and now >= published_at + offset / time_scale
+    ]
 
 
-def next_due(published_at: datetime, done: set[str]) -> datetime | None:
+def next_due(published_at: datetime, done: set[str], time_scale: float = 1.0) -> datetime | None:
     """When the earliest window not in ``done`` is due (possibly in the past), or ``None``
     when every window has been observed."""
     _require_aware(published_at, "published_at")
     for name, offset in WINDOWS:
         if name not in done:
-            return published_at + offset
+            return published_at + offset / time_scale
     return None
 
 
 def metrics_record(
     short: ShortPublished, window: str, metrics: VideoMetrics, observed_at: datetime
 ) -> MetricsObserved:
-    """A ``MetricsObserved`` record of ``short`` (a ``ShortPublished`` record) for ``window``.
+    """A ``MetricsObserved`` record of ``short`` (a ``ShortPublished`` record) for ``window``,
+    observed at ``observed_at`` (wall-clock time). A simulated snapshot describes the short at
+    the simulated age ``window``, which it carries in ``simulated_age_seconds``.
 
     ``ValidationError`` (fatal) when the metrics belong to another video or the window is
     unknown: the same input would be refused on every retry.
@@ -88,6 +103,8 @@ def metrics_record(
             f"(video {short['video_id']!r})"
         )
     _require_aware(observed_at, "observed_at")
+    # A simulated short is measured by the simulator; either flag marks the row as not real.
+    simulated = metrics.simulated or bool(short.get("simulated", False))
     return {
         "meta": derived_meta(short, STEP, window),
         "short_id": short["short_id"],
@@ -105,6 +122,6 @@ def metrics_record(
         "likes": metrics.likes,
         "comments": metrics.comments,
         "subscribers_gained": metrics.subscribers_gained,
-        # A simulated short is measured by the simulator; either flag marks the row as not real.
-        "simulated": metrics.simulated or bool(short.get("simulated", False)),
+        "simulated": simulated,
+        "simulated_age_seconds": int(_OFFSETS[window].total_seconds()) if simulated else None,
     }

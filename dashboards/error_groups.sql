@@ -2,7 +2,10 @@
 -- Occurrences count distinct log records, so a redelivered record counts once; the other
 -- columns are those of the latest occurrence. Times are cut to microseconds: nanosecond
 -- timestamps have no Python datetime (the port answers datetimes).
--- Parameters: db (Identifier), limit (UInt32)
+-- Parameters:
+--   db     Identifier = munjero  database of the tables (the runner passes its own)
+--   limit  UInt32     = 50       how many groups
+-- Simulated: nothing; these are the factory's own error logs.
 SELECT fingerprint,
        uniqExactMerge(occurrences) AS occurrences,
        toDateTime64(minMerge(first_seen), 6, 'UTC') AS first_seen,

@@ -214,7 +214,7 @@ class ShortPublished(TypedDict):
 
 class MetricsObserved(TypedDict):
     """A performance snapshot of one short for one polling window; a later snapshot of the same
-    window supersedes an earlier one.
+    window supersedes an earlier one. observed_at is the wall-clock time the snapshot was taken.
     """
 
     meta: EventMeta
@@ -235,6 +235,9 @@ class MetricsObserved(TypedDict):
     comments: int
     subscribers_gained: int
     simulated: bool
+    # Simulator only: the short's age in simulated time that these metrics describe (the simulator
+    # compresses time; observed_at is always the wall-clock time of the observation)
+    simulated_age_seconds: int | None
 
 
 class ArmState(TypedDict):

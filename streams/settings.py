@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams import text
 
 # Theme values reach CSS: only plain hex colours, so a setting cannot inject style rules.
 _COLOUR = r"^#[0-9a-fA-F]{6}$"
+# The brand is drawn at 46 px bold, 748 px wide beside a logo: real names of 24 columns measured
+# at most 713 px (docs/render.md); a longer one failed the quality gate on every render.
+BRAND_MAX_COLUMNS = 24
+
+
+def _brand_name(name: str) -> str:
+    name = text.clean(name)  # no bidi controls or invisible characters on every frame
+    if not name.strip() or text.columns(name) > BRAND_MAX_COLUMNS:
+        raise ValueError(
+            f"brand_name must be 1-{BRAND_MAX_COLUMNS} columns (a Hangul or CJK character counts "
+            f"two), got {text.columns(name)}"
+        )
+    return name
 
 
 class Settings(BaseSettings):
@@ -121,7 +137,7 @@ class Settings(BaseSettings):
     tts_rate_wpm: int = Field(default=165, ge=80, le=400)
 
     # Brand theme of every scene.
-    brand_name: str = "Munjero Quiz"
+    brand_name: Annotated[str, AfterValidator(_brand_name)] = "Munjero Quiz"
     brand_primary: str = Field(default="#1b1464", pattern=_COLOUR)
     brand_secondary: str = Field(default="#7b1fa2", pattern=_COLOUR)
     brand_accent: str = Field(default="#ffd54f", pattern=_COLOUR)

@@ -113,6 +113,7 @@ def arm_window_stats(database: str) -> str:
 
     The short is the unit (each variant is its own video): per-short CTR and retention give
     n, sum and sum of squares; impressions and clicks give the pooled binomial counts.
+    ``simulated_shorts`` says how many of them the channel simulator measured.
     """
     return f"""CREATE OR REPLACE VIEW {_q(database, ARM_WINDOW_STATS)} AS
 SELECT experiment_id, arm_id, window,
@@ -124,7 +125,8 @@ SELECT experiment_id, arm_id, window,
        sum(m.impressions_ctr * m.impressions_ctr) AS ctr_sq,
        sum(m.average_view_percentage) AS retention_sum,
        sum(m.average_view_percentage * m.average_view_percentage) AS retention_sq,
-       sum(m.estimated_minutes_watched) AS minutes_watched
+       sum(m.estimated_minutes_watched) AS minutes_watched,
+       countIf(m.simulated) AS simulated_shorts
 FROM {_q(database, METRICS_LATEST)} AS m
 GROUP BY experiment_id, arm_id, window"""  # noqa: S608
 

@@ -4,6 +4,10 @@ Two adapters sit behind it: ``ChdbWarehouse`` (chdb, in-process, the embedded de
 ``ClickHouseConnectWarehouse`` (a ClickHouse server through clickhouse-connect). Both pass the
 same contract suite (``tests/integration/test_warehouse_contract.py``).
 
+``SqlEngine`` is the other side analysts see: SQL text in, bytes in a ClickHouse format out
+(``services/clickhouse_http`` serves it as ClickHouse's HTTP interface; the chdb adapter is
+``connectors/warehouse/chdb_readonly.py``).
+
 SQL is always parametrised with ClickHouse server-side placeholders (``{name:Type}``, e.g.
 ``WHERE problem_id = {pid:String}``); adapters never format a value into SQL text. Every
 failure surfaces as ``WarehouseError`` (defined here: it is part of the port's contract).
@@ -12,6 +16,7 @@ failure surfaces as ``WarehouseError`` (defined here: it is part of the port's c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from streams.errors import RetriableError
@@ -76,4 +81,77 @@ class Warehouse(Protocol):
 
     async def close(self) -> None:
         """Release the connection or engine handle. Idempotent."""
+        ...
+
+
+# -- ClickHouse SQL as analysts send it (the HTTP interface on the embedded default) ---------
+
+
+class ClickHouseError(WarehouseError):
+    """ClickHouse refused a statement with one of its own error codes (164 ``READONLY``, 62
+    ``SYNTAX_ERROR``...): what ClickHouse's HTTP interface reports as
+    ``X-ClickHouse-Exception-Code`` and ``Code: N. DB::Exception: ...``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SqlRequest:
+    """One statement as ClickHouse's HTTP interface receives it.
+
+    ``params`` and ``settings`` hold text exactly as it arrives in ``param_<name>`` and
+    ``<setting>=`` URL parameters. ``data`` is what follows the statement in a request body when
+    the statement came in the URL (the rows of an ``INSERT``, or the rest of the query).
+    """
+
+    sql: str
+    default_format: str = "TabSeparated"
+    database: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SqlAnswer:
+    """A statement's output in ``format`` and what ``X-ClickHouse-Summary`` reports."""
+
+    body: bytes
+    format: str
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+    result_rows: int = 0
+    result_bytes: int = 0
+    elapsed_ns: int = 0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a ClickHouse server tells clients about itself in response headers."""
+
+    version: str
+    timezone: str
+    display_name: str
+
+
+@runtime_checkable
+class SqlEngine(Protocol):
+    """Runs ClickHouse SQL text as given and answers bytes in a ClickHouse output format."""
+
+    async def run(self, request: SqlRequest) -> SqlAnswer:
+        """Run one statement; ``ClickHouseError`` carries ClickHouse's code when it is refused
+        (a read-only engine refuses ``INSERT``/``ALTER``/``DROP``/``CREATE`` with 164)."""
+        ...
+
+    async def info(self) -> ServerInfo:
+        """Version, time zone and display name of the engine."""
+        ...
+
+    async def close(self) -> None:
+        """Release every session. Idempotent."""
         ...
