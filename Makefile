@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages the project needs at run time (installed by `make setup` when missing).
-APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum prometheus prometheus-alertmanager kcat
+APT_PACKAGES ?= chromium ffmpeg espeak-ng fonts-nanum fonts-noto-color-emoji fonts-noto-core prometheus prometheus-alertmanager kcat
 export APT_PACKAGES
 
 .DEFAULT_GOAL := help

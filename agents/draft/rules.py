@@ -11,12 +11,45 @@ from agents.drafting.template_writer import ScriptDraft
 from agents.drafting.writer_port import Fact
 from agents.knowledge.chunking import sentences
 from schemas.records import ProblemSubmitted, ScriptDrafted
+from streams import text
 from streams.errors import ValidationError
 from streams.events import derived_id, derived_meta
 
 AGENT = "drafting"
 STEP = "draft"
 Record = dict[str, Any]
+
+
+def _shown(problem: ProblemSubmitted, field: str, value: str) -> str:
+    try:
+        return text.clean(value)
+    except text.UnsafeTextError as exc:
+        raise ValidationError(
+            f"problem {problem['problem_id']}: {field} cannot be shown as written: {exc}"
+        ) from None
+
+
+def normalised_problem(problem: ProblemSubmitted) -> ProblemSubmitted:
+    """The problem with every text field in NFC (streams/text.py). Text that cannot be shown
+    (bidi controls, invisible characters, stacked marks) is fatal: an event that reached the
+    topic without the API's checks goes to the dead letters, never to the screen."""
+    choices = [_shown(problem, f"choices[{i}]", c) for i, c in enumerate(problem["choices"])]
+    folded = [text.fold(c) for c in choices]
+    for index, key in enumerate(folded):
+        first = folded.index(key)
+        if first != index:  # "１９４５" would be drawn as a second "1945"
+            raise ValidationError(
+                f"problem {problem['problem_id']}: choices[{index}] reads the same as "
+                f"choices[{first}]"
+            )
+    return {
+        **problem,
+        "subject": _shown(problem, "subject", problem["subject"]),
+        "question": _shown(problem, "question", problem["question"]),
+        "choices": choices,
+        "explanation": _shown(problem, "explanation", problem["explanation"]),
+        "tags": [_shown(problem, f"tags[{i}]", t) for i, t in enumerate(problem["tags"])],
+    }
 
 
 def validate_problem(problem: ProblemSubmitted) -> None:

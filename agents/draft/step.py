@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from agents.draft.facts import DuplicateDetector, FactSource
-from agents.draft.rules import script_record, validate_problem
+from agents.draft.rules import normalised_problem, script_record, validate_problem
 from agents.drafting.arms import ARMS, Arm, choose_arms
 from agents.drafting.guardrails import violations
 from agents.drafting.template_writer import WRITER_ID as TEMPLATE_WRITER_ID
@@ -58,6 +58,7 @@ class DraftStep:
         if self._before_first is not None:
             await self._before_first()  # e.g. load the current arm weights first
             self._before_first = None
+        problem = normalised_problem(problem)  # guardrails and duplicates see what is shown
         validate_problem(problem)  # before paying for retrieval or an LLM
         facts = await self.retriever.facts(problem) if self.retriever else []
         duplicate_of = (

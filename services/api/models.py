@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -20,16 +21,43 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from streams import text
+
 ClientId = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
     Field(description="Client-chosen id: 1-128 of A-Z a-z 0-9 . _ : -"),
 ]
+
+
+def _shown(value: str) -> str:
+    """Text that will be drawn or spoken: NFC, and nothing invisible or direction-changing
+    (streams/text.py): the 422 names each offending character."""
+    try:
+        return text.clean(value)
+    except text.UnsafeTextError as exc:
+        raise PydanticCustomError(
+            "unsafe_text", "text cannot be shown as written: {problems}", {"problems": str(exc)}
+        ) from None
+
+
+def _document(value: str) -> str:
+    # Long pasted documents carry stray soft hyphens and direction marks: dropped, not refused.
+    return text.sanitise(value)
+
+
+Shown = AfterValidator(_shown)
 Language = Literal["ko", "en"]
-Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Choice = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Subject = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Shown
+]
+Choice = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Shown
+]
 Tags = Annotated[
-    list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]],
+    list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Shown]
+    ],
     Field(max_length=16, description="Up to 16 tags of 1-64 characters."),
 ]
 
@@ -61,15 +89,15 @@ class ProblemIn(BaseModel):
     language: Language = Field(description="Language of the problem text.")
     subject: Subject = Field(description="Subject area, e.g. 한국사 or physics.")
     question: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), Shown
     ] = Field(description="The question, 1-1000 characters after trimming.")
     choices: Annotated[list[Choice], Field(min_length=2, max_length=6)] = Field(
         description="2-6 distinct answer choices of 1-200 characters."
     )
     answer_index: int = Field(ge=0, description="0-based index of the correct choice.")
-    explanation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
-        default="", description="Why the answer is right (up to 2000 characters)."
-    )
+    explanation: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=2000), Shown
+    ] = Field(default="", description="Why the answer is right (up to 2000 characters).")
     difficulty: Literal["easy", "medium", "hard"] | None = None
     tags: Tags = []
 
@@ -78,7 +106,8 @@ class ProblemIn(BaseModel):
     def _distinct(cls, choices: list[str]) -> list[str]:
         seen: dict[str, int] = {}
         for index, choice in enumerate(choices):
-            first = seen.setdefault(choice.casefold(), index)
+            # Distinct as read, not as stored: "１９４５" repeats "1945".
+            first = seen.setdefault(text.fold(choice), index)
             if first != index:
                 raise PydanticCustomError(
                     "duplicate_choice",
@@ -188,12 +217,13 @@ class KnowledgeDocumentIn(BaseModel):
         default=None, description="Your id; absent: derived from the request (a UUID)."
     )
     deleted: Literal[False] = False
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), Shown] = ""
     subject: Subject
     language: Language
     content_type: Literal["text/plain", "text/markdown", "text/html"]
-    content: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="The text; bounded by the request body limit."
+    content: Annotated[str, StringConstraints(min_length=1), AfterValidator(_document)] = Field(
+        description="The text (NFC; invisible and direction-control characters are dropped); "
+        "bounded by the request body limit."
     )
     tags: Tags = []
 

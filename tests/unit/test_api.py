@@ -260,6 +260,12 @@ async def test_invalid_traceparent_is_not_propagated(api: Api) -> None:
         ({"tags": ["t"] * 17}, ["body", "tags"], "at most 16"),
         ({"colour": "red"}, ["body", "colour"], "Extra inputs"),
         ({"explanation": "x" * 2001}, ["body", "explanation"], "at most 2000"),
+        # Text that cannot be shown as written (streams/text.py): the character is named.
+        ({"choices": ["\u202e5491", "1945"]}, ["body", "choices", 0], "U+202E RIGHT-TO-LEFT"),
+        ({"question": "stu\u200bpid?"}, ["body", "question"], "U+200B ZERO WIDTH SPACE"),
+        ({"tags": ["\u3164"]}, ["body", "tags", 0], "U+3164 HANGUL FILLER"),
+        ({"subject": "Z" + "\u0301" * 9}, ["body", "subject"], "more than 4 combining marks"),
+        ({"choices": ["1945", "\uff11\uff19\uff14\uff15"]}, ["body", "choices"], "distinct"),
     ],
 )
 async def test_invalid_problem_is_422_naming_the_field(
@@ -272,6 +278,17 @@ async def test_invalid_problem_is_422_naming_the_field(
     [error] = [e for e in body["detail"] if e["loc"] == loc]
     assert fragment in error["msg"]
     assert api.publisher.calls == 0
+
+
+async def test_problem_text_is_published_in_nfc(api: Api) -> None:
+    decomposed = "\u1112\u1161\u11ab\u1100\u116e\u11a8\u1109\u1161"  # 한국사 typed as jamo
+    r = await api.client.post(
+        "/v1/problems", json=problem(subject=decomposed, choices=["ㅋㅋ", "x²"]), headers=api.auth()
+    )
+    assert r.status_code == 202, r.text
+    record = await api.decode(api.publisher.messages[0])
+    assert record["subject"] == "한국사"
+    assert record["choices"] == ["ㅋㅋ", "x²"]  # NFC keeps compatibility forms as written
 
 
 async def test_malformed_json_is_422(api: Api) -> None:
