@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # Two images from one file (docs/ship.md):
 #   app:    API, content, publish, sink and evaluator processes (no browser)
-#   render: app + Debian chromium, ffmpeg, espeak-ng and Hangul fonts for the render workers
+#   render: app + Debian chromium, ffmpeg, espeak-ng and fonts (Hangul, emoji, RTL scripts)
 # Both run as an unprivileged user with the code and a prebuilt virtualenv only.
 
 ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
@@ -48,6 +48,8 @@ RUN apt-get update \
         ffmpeg=7:5.1.9-0+deb12u1 \
         espeak-ng=1.51+dfsg-10+deb12u2 \
         fonts-nanum=20200506-1 \
+        fonts-noto-color-emoji=2.042-0+deb12u1 \
+        fonts-noto-core=20201225-1 \
     && rm -rf /var/lib/apt/lists/*
 USER 10001:10001
 CMD ["worker", "render"]

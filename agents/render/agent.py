@@ -9,6 +9,8 @@ from typing import Any
 
 from agents.render.pipeline import Renderer
 from schemas.records import RenderCompleted, ScriptDrafted, StoryboardReady
+from streams import text
+from streams.errors import ValidationError
 from streams.events import derived_id, derived_meta
 from streams.ports.artifacts import StoredArtifact
 from streams.step import Emit, EmitNow
@@ -45,6 +47,35 @@ def storyboard_record(
 TITLE_MAX = 100  # YouTube's limit
 
 
+def shown_script(script: ScriptDrafted) -> ScriptDrafted:
+    """The script with its drawn and spoken text in NFC. The renderer's own line of the text
+    rules (streams/text.py): a script that reached the topic without passing drafting is
+    dead-lettered (fatal) rather than drawn, e.g. a choice that an RLO would show as another."""
+
+    def clean(field: str, value: str) -> str:
+        try:
+            return text.clean(value)
+        except text.UnsafeTextError as exc:
+            raise ValidationError(
+                f"script {script['script_id']}: {field} cannot be shown as written: {exc}"
+            ) from None
+
+    choices = [clean(f"choices[{i}]", c) for i, c in enumerate(script["choices"])]
+    folded = [text.fold(c) for c in choices]
+    if len(set(folded)) != len(folded):
+        raise ValidationError(f"script {script['script_id']}: two choices read the same")
+    return {
+        **script,
+        "hook": clean("hook", script["hook"]),
+        "preface": clean("preface", script["preface"]),
+        "question": clean("question", script["question"]),
+        "choices": choices,
+        "answer_reveal": clean("answer_reveal", script["answer_reveal"]),
+        "explanation": clean("explanation", script["explanation"]),
+        "cta": clean("cta", script["cta"]),
+    }
+
+
 def video_title(script: ScriptDrafted) -> str:
     """The hook, or the question when the hook is generic; ``#shorts`` is the publisher's."""
     text = " ".join(str(script.get("hook") or script["question"]).split())
@@ -77,7 +108,7 @@ class RenderStep:
                 record = storyboard_record(script, art, scenes, template_version())
                 await self.emit_now([Emit("renders.storyboarded", script["script_id"], record)])
 
-        result = await self.renderer.render(script, on_storyboard=on_storyboard)
+        result = await self.renderer.render(shown_script(script), on_storyboard=on_storyboard)
         if not result.cache_hit:
             metrics.RENDER_SECONDS.labels(script["language"]).observe(result.render_ms / 1000)
         completed: RenderCompleted = {

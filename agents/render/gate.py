@@ -10,11 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.render.layout import FPS, HEIGHT, MAX_SECONDS, SAFE_AREA, WIDTH, Box
+from streams.ports.render import TextInk
 
 DURATION_TOLERANCE_S = 0.25
 LOUDNESS_TOLERANCE_LU = 1.5
 # A frame whose luma barely varies is blank (black, white or a flat colour): a failed page.
 MIN_FRAME_STDDEV = 6.0
+# Glyphs ink a little outside their line box. Measured in every template field: Vietnamese
+# capitals, Thai, Hebrew and Arabic points, descenders and emoji at most 0.18 em outside; two
+# arbitrary marks stacked on a capital 0.27-0.49 em, four 0.63 em, Zalgo 3 em and more.
+INK_SLACK_EM = 0.25
+INK_SLACK_MIN_PX = 4.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Evidence:
     content_boxes: Sequence[tuple[str, Box]]
     frame_stddevs: Sequence[float]
     head: bytes  # the file's first bytes: where the moov atom is
+    text_inks: Sequence[TextInk] = ()  # every text field as drawn (pixels, not boxes)
 
 
 def _fraction(text: str) -> float:
@@ -83,7 +90,33 @@ def check(ev: Evidence) -> list[str]:
         reasons.append(f"sampled frames {blank} are blank")
     if not moov_before_mdat(ev.head):
         reasons.append("not fast-start: the moov atom is not before the media data")
+    reasons += text_reasons(ev.text_inks)
     return reasons
+
+
+def text_reasons(inks: Sequence[TextInk]) -> list[str]:
+    """What a viewer would see wrong in the text: ink outside its element (over its
+    neighbours), characters drawn as empty boxes, text that draws nothing at all."""
+    reasons: list[str] = []
+    for field in inks:
+        if field.missing:
+            codes = ", ".join(f"U+{ord(c):04X}" for c in field.missing[:8])
+            reasons.append(f"{field.name} has characters no installed font can draw: {codes}")
+        slack = max(INK_SLACK_MIN_PX, INK_SLACK_EM * field.font_px)
+        if field.ink is None:
+            if field.text.strip():
+                reasons.append(f"{field.name} has text but draws nothing visible")
+        elif not _within(field.box, field.ink, slack):
+            over = _overshoot(field.box, field.ink)
+            reasons.append(
+                f"{field.name} inks {over:.0f} px outside its box (stacked marks?): glyphs at "
+                f"{_fmt(field.ink)}, box {_fmt(field.box)}"
+            )
+    return list(dict.fromkeys(reasons))  # a field drawn in several shots is one reason
+
+
+def _overshoot(box: Box, ink: Box) -> float:
+    return max(box.x - ink.x, box.y - ink.y, ink.right - box.right, ink.bottom - box.bottom)
 
 
 def _within(outer: Box, inner: Box, slack: float = 1.0) -> bool:

@@ -2,26 +2,43 @@
 
 Safety: page text comes from problem producers and is untrusted. Besides escaping in the
 templates, every job's context has JavaScript disabled and a route that aborts every request
-except files we serve ourselves from one fake origin; aborted URLs are recorded per job, so a
-test (or an operator) can see that nothing tried to leave.
+except files we serve ourselves from one fake origin; underneath, the browser itself can open no
+socket at all (``NETWORK_BACKSTOP_ARGS``). Every attempt, aborted by the route or failed below
+it, is recorded per job, so a test (or an operator) can see what tried to leave.
+
+Seeing what viewers see: :meth:`Job.inspect` repaints each text field alone in a pure colour
+and finds the pixels its glyphs inked, and checks every character against the fonts fontconfig
+(chromium's fallback source) knows, for the quality gate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from agents.render.layout import HEIGHT, WIDTH, Box
-from streams.ports.render import RenderCrashedError, RenderRejectedError
+from connectors.browser import ink
+from streams.ports.render import RenderCrashedError, RenderRejectedError, TextInk
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +57,20 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--font-render-hinting=none",
+)
+# The network backstop, independent of escaping, CSP and the route. Measured on Chromium 156
+# without it: <link rel=prefetch> bypasses DevTools interception (the route never sees it) and
+# reaches the server; preconnect, <object>, <embed> and <meta refresh> open TCP connections
+# before the route aborts them. With it no host name and no IP literal resolves, every HTTP(S)
+# connection must go through a proxy that cannot resolve either, and loopback loses its default
+# proxy bypass. Each of the two alone held the hostile test's witnesses at zero connections. Our
+# asset origin is fulfilled inside the browser by the route, so nothing ever needs to resolve.
+# (--dns-prefetch-disable and the NetworkPrediction/Prerender2 features changed nothing: not
+# used.)
+NETWORK_BACKSTOP_ARGS = (
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=http://proxy.munjero.invalid:9",
+    "--proxy-bypass-list=<-loopback>",
 )
 
 # Does the container overflow (content taken out of its box by flex centring counts too)?
@@ -64,9 +95,17 @@ class Job:
     blocked: list[str] = field(default_factory=list)
     timeout_ms: float = 15_000
     others: list[Job] = field(default_factory=list)
+    fonts: ink.FontCoverage | None = None
+    inked: dict[tuple[Any, ...], Box | None] = field(default_factory=dict)
+    _cdp: CDPSession | None = None
 
     async def screenshots(
-        self, htmls: Sequence[str], *, measure: tuple[str, ...] = (), fit: str | None = None
+        self,
+        htmls: Sequence[str],
+        *,
+        measure: tuple[str, ...] = (),
+        fit: str | None = None,
+        transparent: bool = False,
     ) -> list[tuple[bytes, list[tuple[str, Box]]]]:
         """Screenshots of many pages, spread over the job's pages: chromium rasterises and
         encodes each page in its own renderer, so two pages use both cores."""
@@ -75,7 +114,9 @@ class Job:
 
         async def run(worker: Job, offset: int) -> None:
             for index in range(offset, len(htmls), len(workers)):
-                results[index] = await worker.screenshot(htmls[index], measure=measure, fit=fit)
+                results[index] = await worker.screenshot(
+                    htmls[index], measure=measure, fit=fit, transparent=transparent
+                )
 
         await asyncio.gather(*(run(w, k) for k, w in enumerate(workers)))
         return [r for r in results if r is not None]
@@ -87,9 +128,16 @@ class Job:
             raise _classify(exc) from exc
 
     async def screenshot(
-        self, html: str, *, measure: tuple[str, ...] = (), fit: str | None = None
+        self,
+        html: str,
+        *,
+        measure: tuple[str, ...] = (),
+        fit: str | None = None,
+        transparent: bool = False,
     ) -> tuple[bytes, list[tuple[str, Box]]]:
-        """A full-frame JPEG of ``html`` and the boxes of elements matching ``measure``.
+        """A full-frame JPEG of ``html`` and the boxes of elements matching ``measure``;
+        ``transparent``: a PNG keeping the page's transparency (layers that ffmpeg lays over
+        a moving background).
 
         ``fit``: a container whose content must fit; if it overflows, the page's ``--fit``
         CSS variable (which its font sizes multiply by) shrinks step by step. Our code sets a
@@ -97,16 +145,69 @@ class Job:
         """
         await self._load(html)
         try:
-            if fit is not None:
-                for factor in FIT_STEPS:
-                    if not await self.page.evaluate(_OVERFLOWS, fit):
-                        break
-                    await self.page.evaluate(_SET_FIT, factor)
+            await self._fit(fit)
             boxes = await self._boxes(measure)
-            data = await self.page.screenshot(type="jpeg", quality=92, timeout=self.timeout_ms)
+            if transparent:
+                data = await self.page.screenshot(
+                    type="png", omit_background=True, timeout=self.timeout_ms
+                )
+            else:
+                data = await self.page.screenshot(type="jpeg", quality=92, timeout=self.timeout_ms)
         except PlaywrightError as exc:
             raise _classify(exc) from exc
         return data, boxes
+
+    async def _fit(self, fit: str | None) -> None:
+        if fit is not None:
+            for factor in FIT_STEPS:
+                if not await self.page.evaluate(_OVERFLOWS, fit):
+                    break
+                await self.page.evaluate(_SET_FIT, factor)
+
+    async def inspect(self, htmls: Sequence[str], *, fit: str | None = None) -> list[list[TextInk]]:
+        """Every text field of every page as drawn, spread over the job's pages."""
+        workers = [self, *self.others]
+        results: list[list[TextInk]] = [[] for _ in htmls]
+
+        async def run(worker: Job, offset: int) -> None:
+            for index in range(offset, len(htmls), len(workers)):
+                results[index] = await worker._inspect(htmls[index], fit)
+
+        await asyncio.gather(*(run(w, k) for k, w in enumerate(workers)))
+        return results
+
+    async def _inspect(self, html: str, fit: str | None) -> list[TextInk]:
+        await self._load(html)
+        try:
+            await self._fit(fit)
+            fields: list[list[Any]] = await self.page.evaluate(ink.FIELDS)
+            # A field drawn on an earlier page of this job with the same text in the same box
+            # inked the same pixels: only new ones are painted (captions change shot by shot).
+            keys = [ink.field_key(row) for row in fields]
+            new = [k for k, key in enumerate(keys) if key not in self.inked]
+            if new:
+                await self.page.evaluate(ink.ADD_STYLE, ink.INK_CSS)
+            for start in range(0, len(new), 3):
+                group = new[start : start + 3]
+                await self.page.evaluate(ink.PAINT, [fields[k][7] for k in group])
+                png = await self._png(ink.SCALE)
+                boxes = await asyncio.to_thread(ink.ink_boxes, png, len(group), ink.SCALE)
+                for k, box in zip(group, boxes, strict=True):
+                    self.inked[keys[k]] = box
+        except PlaywrightError as exc:
+            raise _classify(exc) from exc
+        return ink.text_inks(fields, [self.inked[key] for key in keys], self.fonts)
+
+    async def _png(self, scale: float) -> bytes:
+        # The DevTools call directly: Playwright's PNG path took ~250 ms a frame and cannot
+        # scale; this one ~50 ms.
+        if self._cdp is None:
+            self._cdp = await self.page.context.new_cdp_session(self.page)
+        frame = {"x": 0, "y": 0, "width": WIDTH, "height": HEIGHT, "scale": scale}
+        shot = await self._cdp.send(
+            "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True, "clip": frame}
+        )
+        return base64.b64decode(shot["data"])
 
     async def clip(self, html: str, selector: str) -> tuple[bytes, Box]:
         """A transparent PNG of one element (a caption) and where it sits in the frame."""
@@ -159,6 +260,7 @@ class ChromiumRenderer:
         self._browser: Browser | None = None
         self._lock = asyncio.Lock()
         self.launches = 0
+        self._fonts: ink.FontCoverage | None = None
 
     async def browser(self) -> Browser:
         async with self._lock:
@@ -169,7 +271,7 @@ class ChromiumRenderer:
                     self._pw = await async_playwright().start()
                 self._browser = await self._pw.chromium.launch(
                     executable_path=self.executable,
-                    args=list(CHROMIUM_ARGS),
+                    args=[*CHROMIUM_ARGS, *NETWORK_BACKSTOP_ARGS],
                     headless=True,
                     timeout=self.timeout_s * 1000,
                 )
@@ -178,9 +280,19 @@ class ChromiumRenderer:
             self.launches += 1
             return self._browser
 
+    async def fonts(self) -> ink.FontCoverage:
+        """What the installed fonts can draw (read once: fonts do not change under a worker)."""
+        if self._fonts is None:
+            try:
+                self._fonts = await asyncio.to_thread(ink.FontCoverage.installed)
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise RenderCrashedError(f"cannot list the installed fonts: {exc}") from exc
+        return self._fonts
+
     @asynccontextmanager
     async def job(self, pages: int = 1) -> AsyncIterator[Job]:
         browser = await self.browser()
+        fonts = await self.fonts()
         try:
             context = await browser.new_context(
                 viewport={"width": WIDTH, "height": HEIGHT},
@@ -193,11 +305,20 @@ class ChromiumRenderer:
             raise _classify(exc) from exc
         job: Job | None = None
         try:
-            job = Job(await context.new_page(), timeout_ms=self.timeout_s * 1000)
+            job = Job(await context.new_page(), timeout_ms=self.timeout_s * 1000, fonts=fonts)
             for _ in range(pages - 1):
                 # Extra pages share the job's list of blocked requests.
-                job.others.append(Job(await context.new_page(), job.blocked, job.timeout_ms))
+                job.others.append(
+                    Job(
+                        await context.new_page(),
+                        job.blocked,
+                        job.timeout_ms,
+                        fonts=fonts,
+                        inked=job.inked,
+                    )
+                )
             await context.route("**/*", self._router(job))
+            context.on("requestfailed", self._failed(job))
             yield job
         except PlaywrightError as exc:
             raise _classify(exc) from exc
@@ -217,6 +338,22 @@ class ChromiumRenderer:
             await route.abort("blockedbyclient")
 
         return route
+
+    def _failed(self, job: Job) -> Any:
+        """Records what failed below the route: requests the route never saw (prefetch,
+        file://) that the backstop stopped."""
+
+        def failed(request: Request) -> None:
+            url = request.url
+            if url not in job.blocked and not url.startswith(self.asset_origin + "/"):
+                job.blocked.append(url)
+                log.warning(
+                    "a render page's request failed below the route (%s): %s",
+                    request.failure,
+                    url[:200],
+                )
+
+        return failed
 
     async def check(self) -> None:
         """Health: the browser launches and renders a page."""

@@ -54,20 +54,46 @@ class Box:
 Shot = tuple[bytes, list[tuple[str, Box]]]
 
 
+@dataclass(frozen=True)
+class TextInk:
+    """Where one untrusted text field (``text``, drawn at ``font_px``) was drawn, in pixels:
+    ``box`` is its element's box, ``ink`` the bounds of the pixels its glyphs actually coloured
+    (None: nothing visible), and ``missing`` the characters no installed font can draw (they
+    show as empty boxes: tofu)."""
+
+    name: str
+    box: Box
+    ink: Box | None
+    missing: tuple[str, ...] = ()
+    text: str = ""
+    font_px: float = 0.0
+
+
 class BrowserJob(Protocol):
     """One render's browser context. ``blocked`` lists every request the job refused."""
 
     blocked: list[str]
 
     async def screenshots(
-        self, htmls: Sequence[str], *, measure: tuple[str, ...] = (), fit: str | None = None
+        self,
+        htmls: Sequence[str],
+        *,
+        measure: tuple[str, ...] = (),
+        fit: str | None = None,
+        transparent: bool = False,
     ) -> list[Shot]:
         """A full-frame JPEG per page and the boxes of the elements matching ``measure``;
-        ``fit`` names a container whose content is shrunk until it fits."""
+        ``fit`` names a container whose content is shrunk until it fits; ``transparent``
+        gives PNGs that keep the page's transparency."""
         ...
 
     async def clip(self, html: str, selector: str) -> tuple[bytes, Box]:
         """A transparent PNG of one element and where it sits in the frame."""
+        ...
+
+    async def inspect(self, htmls: Sequence[str], *, fit: str | None = None) -> list[list[TextInk]]:
+        """Per page, every text field (``<bdi>``) as drawn: its glyphs' ink and the characters
+        no font has; laid out as :meth:`screenshots` lays it out (same ``fit``)."""
         ...
 
 

@@ -1,0 +1,1 @@
+"""Text analysers behind ``streams.ports.text.Tokenizer``."""
