@@ -7,37 +7,11 @@ worker group ("content") and get the store from here.
 
 from __future__ import annotations
 
-import json
-import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors.media.ffmpeg import Ffmpeg
 from streams.settings import Settings
-
-if TYPE_CHECKING:
-    from connectors.simulator.clock import SimClock as _SimClock
-
-
-def persistent_sim_clock(path: Path, speed: float) -> _SimClock:
-    """A simulated clock that continues where it was after a restart: its origin (simulated
-    and wall time) is stored once, and simulated time keeps running at ``speed`` across
-    downtime, like the real world would."""
-    from connectors.simulator.clock import SimClock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        origin = json.loads(path.read_text())
-    else:
-        origin = {"epoch": datetime.now(UTC).isoformat(), "wall": time.time()}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(origin))
-        tmp.replace(path)
-    elapsed = max(0.0, time.time() - float(origin["wall"]))
-    epoch = datetime.fromisoformat(origin["epoch"]) + timedelta(seconds=elapsed * speed)
-    return SimClock(epoch, speed)
-
 
 if TYPE_CHECKING:
     from agents.metrics_poller import Clock
@@ -141,17 +115,12 @@ class Resources:
 
     @property
     def clock(self) -> Clock:
-        """Simulated time (compressed, continuous across restarts) on the simulator; real time
-        on YouTube."""
+        """Wall-clock time, on YouTube and on the simulator alike: every time in an event is a
+        real one (the simulator compresses only its audience's ages, ``channel_time_scale``)."""
         if self._clock is None:
             from connectors.simulator.clock import SimClock
 
-            if self.settings.publishes_to_youtube:
-                self._clock = SimClock(datetime.now(UTC), 1.0)
-            else:
-                self._clock = persistent_sim_clock(
-                    self.settings.data_dir / "simulator" / "clock.json", self.settings.sim_speed
-                )
+            self._clock = SimClock(datetime.now(UTC), 1.0)
         return self._clock
 
     def _simulated_channel(self) -> SimulatedChannel:
@@ -175,6 +144,11 @@ class Resources:
             if self.settings.publishes_to_youtube:
                 from connectors.youtube.factory import open_youtube_publisher
 
+    @property
+    def channel_time_scale(self) -> float:
+        """Channel seconds per wall-clock second: the simulator's speed, 1 on YouTube."""
+        return 1.0 if self.settings.publishes_to_youtube else self.settings.sim_speed
+
                 self._video_publisher = open_youtube_publisher(self.settings)
             else:
                 self._video_publisher = self._simulated_channel()
@@ -191,7 +165,9 @@ class Resources:
                 from connectors.simulator.analytics import SimulatedAnalytics
 
                 channel = self._simulated_channel()
-                self._analytics = SimulatedAnalytics(channel, channel.model)
+                self._analytics = SimulatedAnalytics(
+                    channel, channel.model, speed=self.settings.sim_speed
+                )
         return self._analytics
 
     async def close(self) -> None:

@@ -117,5 +117,7 @@ def build_metrics_poll(ctx: StepContext) -> BuiltStep:
     async def publish(emits: list[Emit]) -> None:
         await ctx.emit_now(emits)
 
-    poller = MetricsPoller(schedule, r.analytics_source, r.clock, publish)
+    poller = MetricsPoller(
+        schedule, r.analytics_source, r.clock, publish, time_scale=r.channel_time_scale
+    )
     return BuiltStep(poller.step, background=[poller.run])

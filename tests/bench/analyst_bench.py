@@ -206,13 +206,14 @@ class Phase:
 
 
 def _metrics_event(n: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
     short = {
-        "meta": {"event_id": f"bench-short-{n % 2000}", "correlation_id": "bench"},
+        "meta": {"event_id": f"bench-short-{n % 2000}", "correlation_id": "bench",
+                 "occurred_at": now},
         "short_id": f"bench-short-{n % 2000}", "video_id": f"sim-{n % 2000:011d}",
         "experiment_id": "hook-cta-v1", "arm_id": samples.ARMS[n % 3],
     }  # fmt: skip
     record = samples.metrics_observed(short, samples.WINDOWS[n % 3], n % 3)[2]
-    now = datetime.now(UTC)
     record["meta"] = {**record["meta"], "event_id": str(uuid.uuid4()), "occurred_at": now}
     record["observed_at"] = now
     return record
