@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from factory.cli_keys import keys_cli
+from factory.cli_sql import dashboards_cli, sql
+from factory.cli_support import (
+    CliConsole,
+    OneLineErrors,
+    check_event_topic,
+    fail,
+    print_json,
+    print_version,
+)
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from schemas.serializer import AvroSerde
 
 cli = typer.Typer(
+    name="munjero",
     help="Munjero Shorts Factory: quiz problems in, YouTube Shorts out.",
     no_args_is_help=True,
     add_completion=False,
+    cls=OneLineErrors,  # a user mistake is one line and exit code 2 (factory/cli_support.py)
 )
 dlq_cli = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 topics_cli = typer.Typer(help="The topic catalogue.", no_args_is_help=True)
-keys_cli = typer.Typer(help="Producer API keys.", no_args_is_help=True)
 cli.add_typer(dlq_cli, name="dlq")
 cli.add_typer(topics_cli, name="topics")
 cli.add_typer(keys_cli, name="keys")
-console = Console()
+cli.add_typer(dashboards_cli, name="dashboards")
+cli.command()(sql)
+console = CliConsole()  # unlimited width when piped: nothing is cut
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", is_eager=True, callback=print_version
+        ),
+    ] = False,
+) -> None:
+    """Munjero Shorts Factory: quiz problems in, YouTube Shorts out."""
+
+
+def _client_settings() -> Settings:
+    """Settings of a command that talks to a running factory: the broker and registry from the
+    environment, else from the factory running on the data dir (factory/discovery.py)."""
+    from factory.discovery import NoRunningFactory, require_broker
+
+    try:
+        return require_broker(_settings())
+    except NoRunningFactory as exc:
+        fail(str(exc))
 
 
 def _settings() -> Settings:
@@ -52,7 +88,7 @@ def demo(
 ) -> None:
     """Start everything on embedded defaults, submit the sample bank, print a summary.
 
-    With ``--days N``: the learning loop on the channel simulator (docs/experiments.md).
+    With --days N: the learning loop on the channel simulator (docs/experiments.md).
     """
     if days > 0:
         from factory.loop_report import run_and_print
@@ -125,24 +161,32 @@ def worker(group: Annotated[str, typer.Argument(help="agent group, e.g. content"
     except ValueError as exc:  # unknown group or missing configuration
         typer.echo(f"munjero worker: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Exception:
+        # A worker's log is JSON lines (data_dir/logs/worker-*.log): its crash goes there as one
+        # JSON record with the stack, not as a box-drawn terminal traceback.
+        logging.getLogger("munjero.worker").critical("worker %s crashed", group, exc_info=True)
+        raise typer.Exit(1) from None
 
 
 @cli.command()
 def doctor(
     url: Annotated[
-        str | None, typer.Option(help="API base URL (default: MUNJERO_API_HOST:PORT)")
+        str | None,
+        typer.Option(help="API base URL (default: the running factory's, else MUNJERO_API_*)"),
     ] = None,
 ) -> None:
     """Run every readiness check of a running factory and print each one's status and latency.
 
-    The same checks as ``GET /readyz``: a canary round trip through the broker, the schema
+    The same checks as GET /readyz: a canary round trip through the broker, the schema
     registry, a ClickHouse write, a Qdrant search and each worker's own checks (browser launch).
     Exit code 1 when anything is not ready, 2 when the API does not answer.
     """
     import httpx
 
+    from factory.discovery import api_url
+
     settings = _settings()
-    base = url or f"http://{settings.api_host}:{settings.api_port}"
+    base = url or api_url(settings)
     try:
         answer = httpx.get(f"{base}/readyz", timeout=15.0)
     except httpx.HTTPError as exc:
@@ -176,21 +220,29 @@ def _doctor_row(table: Table, name: str, check: dict[str, object]) -> None:
 
 
 @topics_cli.command("list")
-def topics_list() -> None:
-    """Print the catalogue."""
+def topics_list(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+) -> None:
+    """Print the catalogue, with the topic configs as Kafka names them."""
     from streams.catalogue import ALL_TOPICS
 
-    table = Table("topic", "key", "schema", "partitions", "cleanup", "retention")
-    for spec in ALL_TOPICS:
-        retention = "forever" if spec.retention is None else str(spec.retention)
-        table.add_row(
-            spec.name,
-            spec.key,
-            spec.value_schema,
-            str(spec.partitions),
-            spec.cleanup_policy,
-            retention,
-        )
+    rows = [
+        {
+            "topic": spec.name,
+            "key": spec.key,
+            "schema": spec.value_schema,
+            "partitions": spec.partitions,
+            **spec.config(),  # cleanup.policy, retention.ms (-1: forever)
+        }
+        for spec in ALL_TOPICS
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("topic", "key", "schema", "partitions", "cleanup.policy", "retention.ms")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("topic", "key", "schema", "partitions",
+                                              "cleanup.policy", "retention.ms")))  # fmt: skip
     console.print(table)
 
 
@@ -199,44 +251,33 @@ def topics_create() -> None:
     """Create every catalogue topic that is missing (idempotent)."""
     from connectors.kafka import ensure_topics
 
-    settings = _settings()
-    if not settings.kafka_bootstrap_servers:
-        raise typer.BadParameter("set MUNJERO_KAFKA_BOOTSTRAP_SERVERS")
+    settings = _client_settings()
     created = asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+        ensure_topics(settings.kafka_bootstrap_servers or "", namespace=settings.topic_namespace)
     )
     console.print(f"created {len(created)} topic(s)")
 
 
-@keys_cli.command("create")
-def keys_create(
-    producer: Annotated[str, typer.Option(help="who uses the key")],
-    scope: Annotated[
-        list[str] | None, typer.Option(help="problems:write, knowledge:write, problems:read")
-    ] = None,
-) -> None:
-    """Create an API key; only its hash is stored, so copy the printed key now."""
-    from services.api.auth import ApiKeyStore
-
-    settings = _settings()
-    store = ApiKeyStore.load(settings.resolved_api_keys_file)
-    scopes = scope or ["problems:write", "knowledge:write", "problems:read"]
-    console.print(store.create_key(producer, scopes))
+_TOPIC_HELP = "event topic, e.g. problems.submitted (not its .dlq)"
 
 
 @dlq_cli.command("list")
 def dlq_list(
-    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
+    topic: Annotated[str, typer.Option(help=_TOPIC_HELP, callback=check_event_topic)],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
     """Show every dead letter of an event topic."""
     from factory.dlq import read_dead_letters
 
-    settings = _settings()
+    settings = _client_settings()
 
     async def run() -> None:
         serde = _serde(settings)
         consumer, letters = await read_dead_letters(settings, topic, serde)
         await consumer.stop()
+        if as_json:
+            print_json([dl.summary() for dl in letters])
+            return
         table = Table("dlq offset", "origin", "attempts", "error")
         for dl in letters:
             origin = f"{dl.original_topic}[{dl.original_partition}]@{dl.original_offset}"
@@ -250,13 +291,13 @@ def dlq_list(
 
 @dlq_cli.command("replay")
 def dlq_replay(
-    topic: Annotated[str, typer.Option(help="event topic, e.g. problems.submitted")],
-    limit: Annotated[int | None, typer.Option(help="replay at most this many")] = None,
+    topic: Annotated[str, typer.Option(help=_TOPIC_HELP, callback=check_event_topic)],
+    limit: Annotated[int | None, typer.Option(help="replay at most this many", min=1)] = None,
 ) -> None:
     """Re-publish dead letters to their original topic (after the cause is fixed)."""
     from factory.dlq import replay
 
-    settings = _settings()
+    settings = _client_settings()
     count = asyncio.run(replay(settings, topic, _serde(settings), limit=limit))
     console.print(f"replayed {count} dead letter(s) to {topic}")
 
@@ -265,16 +306,11 @@ def _serde(settings: Settings) -> AvroSerde:
     from connectors.registry_client import HttpSchemaRegistry
     from schemas.serializer import AvroSerde
 
-    if not settings.schema_registry_url or not settings.kafka_bootstrap_servers:
-        raise typer.BadParameter(
-            "set MUNJERO_KAFKA_BOOTSTRAP_SERVERS and MUNJERO_SCHEMA_REGISTRY_URL "
-            "(`munjero up` prints both)"
-        )
-    return AvroSerde(HttpSchemaRegistry(settings.schema_registry_url))
+    return AvroSerde(HttpSchemaRegistry(settings.schema_registry_url or ""))
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="munjero")
 
 
 if __name__ == "__main__":

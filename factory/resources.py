@@ -123,6 +123,11 @@ class Resources:
             self._clock = SimClock(datetime.now(UTC), 1.0)
         return self._clock
 
+    @property
+    def channel_time_scale(self) -> float:
+        """Channel seconds per wall-clock second: the simulator's speed, 1 on YouTube."""
+        return 1.0 if self.settings.publishes_to_youtube else self.settings.sim_speed
+
     def _simulated_channel(self) -> SimulatedChannel:
         if self._channel is None:
             from agents.drafting.arms import ARMS
@@ -143,11 +148,6 @@ class Resources:
         if self._video_publisher is None:
             if self.settings.publishes_to_youtube:
                 from connectors.youtube.factory import open_youtube_publisher
-
-    @property
-    def channel_time_scale(self) -> float:
-        """Channel seconds per wall-clock second: the simulator's speed, 1 on YouTube."""
-        return 1.0 if self.settings.publishes_to_youtube else self.settings.sim_speed
 
                 self._video_publisher = open_youtube_publisher(self.settings)
             else:

@@ -79,7 +79,6 @@ class Settings(BaseSettings):
     clickhouse_database: str = "munjero"
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_ms: int = Field(default=250, ge=1)
-
     # ClickHouse's HTTP interface for analysts on the embedded default: served on loopback by
     # the process that owns chdb (0: a free port). The read-only ``analyst`` user's limits:
     # queries at once (more wait), seconds per query, rows and bytes per result.
@@ -89,6 +88,7 @@ class Settings(BaseSettings):
     # clickhouse-connect reads all of system.settings (~1,900 rows) when it connects.
     clickhouse_http_max_result_rows: int = Field(default=1_000_000, ge=10_000)
     clickhouse_http_max_result_bytes: int = Field(default=268_435_456, ge=1)
+
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8080

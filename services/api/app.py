@@ -20,6 +20,7 @@ from services.api.models import Liveness, Readiness
 from services.api.openapi import install_openapi
 from services.api.routes_knowledge import knowledge_routes
 from services.api.routes_problems import problems_routes
+from services.api.routes_status import status_routes
 from services.api.telemetry import RequestTelemetry, instrument_server_spans
 from streams import __version__
 
@@ -30,7 +31,10 @@ Every accepted request becomes an Avro event on Kafka (`problems.submitted`,
 `knowledge.ingested`); the pipeline then drafts, renders and publishes shorts asynchronously.
 
 **Authentication**: `Authorization: Bearer mj_<key_id>_<secret>` or `X-API-Key`. Scopes:
-`problems:write`, `problems:read`, `knowledge:write`.
+`problems:write`, `problems:read`, `knowledge:write` (and `dashboard:read` for the operators'
+dashboard). Keys can expire and be revoked (`munjero keys`); a revoked key is refused at once.
+
+**Bodies** are JSON: send `Content-Type: application/json` (anything else is a 415).
 
 **Retries**: send an `Idempotency-Key` header to make a POST safely retryable: the same key with
 the same body returns the first answer (`Idempotent-Replayed: true`) and publishes nothing new.
@@ -65,9 +69,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     instrument_server_spans(app)
     gateway = Gateway(deps)
     problems_routes(app, gateway)
+    status_routes(app, gateway)
     knowledge_routes(app, gateway)
     if deps.dashboard is not None:
-        dashboard_routes(app, deps.dashboard, gateway.authorize)
+        dashboard_routes(app, deps.dashboard, deps.keys)
 
     @app.get(
         "/healthz",

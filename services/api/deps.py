@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from observability.readiness import ReadinessCheck
 from schemas.serializer import AvroSerde, subject_for
@@ -16,6 +17,7 @@ from services.api.dashboard import DashboardDeps
 from services.api.idempotency import IdempotencyStore, SqliteIdempotencyStore
 from services.api.records import KNOWLEDGE_EVENT, PROBLEM_EVENT
 from services.api.status import StatusReader
+from streams.ports.artifacts import ArtifactStore
 from streams.ports.producer import Publisher
 from streams.settings import Settings
 
@@ -32,10 +34,20 @@ class ApiDeps:
     status_reader: StatusReader
     ready_checks: Sequence[ReadinessCheck] = field(default_factory=tuple)
     dashboard: DashboardDeps | None = None
+    # Where rendered videos and storyboards are (None: the API serves no media).
+    artifacts: ArtifactStore | None = None
+    # Set when the factory starts stopping: writes answer 503 while the workers drain.
+    draining: bool = False
 
     async def aclose(self) -> None:
         """Release what the deps own (not the publisher: its owner stops it)."""
         await self.idempotency.close()
+        self.keys.usage.close()
+
+
+def key_usage_path(settings: Settings) -> Path:
+    """Where API processes record when each key was last used (``munjero keys list``)."""
+    return settings.data_dir / "api-key-usage.sqlite3"
 
 
 def api_subjects(settings: Settings) -> list[tuple[str, str]]:
@@ -53,14 +65,15 @@ async def build_default_deps(
     status_reader: StatusReader,
     ready_checks: Sequence[ReadinessCheck] = (),
 ) -> ApiDeps:
-    """The embedded default: keys from ``settings.resolved_api_keys_file``, idempotency in
-    ``data_dir/api-idempotency.sqlite3``; registers the API's schemas with the registry."""
+    """The embedded default: keys from ``settings.resolved_api_keys_file`` (their last use in
+    ``data_dir/api-key-usage.sqlite3``), idempotency in ``data_dir/api-idempotency.sqlite3``;
+    registers the API's schemas with the registry."""
     await serde.prepare(api_subjects(settings))
     return ApiDeps(
         settings=settings,
         publisher=publisher,
         serde=serde,
-        keys=ApiKeyStore.load(settings.resolved_api_keys_file),
+        keys=ApiKeyStore.load(settings.resolved_api_keys_file, usage_path=key_usage_path(settings)),
         idempotency=SqliteIdempotencyStore(settings.data_dir / "api-idempotency.sqlite3"),
         status_reader=status_reader,
         ready_checks=tuple(ready_checks),

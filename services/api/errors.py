@@ -76,6 +76,11 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class IdempotencyKeyReused(ApiError):
     # 422, as the IETF Idempotency-Key draft recommends for a key reused with another payload.
     status = 422
@@ -120,7 +125,12 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(422, "validation_failed", validation_detail(exc.errors()))
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
@@ -153,6 +163,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The API key lacks the scope this operation needs.",
         404: "Unknown resource.",
         413: "Request body larger than the configured limit.",
+        415: "The body is not sent as `Content-Type: application/json`.",
         422: "Invalid body (field errors with their location) or a reused Idempotency-Key.",
         503: "A dependency (the broker, the warehouse) did not answer in time; retry after "
         "`Retry-After` seconds.",

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from services.api.auth import Principal
 from services.api.deps import ApiDeps
-from services.api.errors import JSON, ServiceUnavailable
+from services.api.errors import JSON, ServiceUnavailable, UnsupportedMediaType
 from services.api.idempotency import MAX_KEY_LENGTH, Answer, answer_once
 from streams.errors import BrokerUnavailableError
 from streams.ports.producer import Message
@@ -59,12 +59,19 @@ def trace_headers(headers: Headers) -> list[tuple[str, bytes]]:
 
 
 def traced_headers(
-    topic: str, entity_id: str, headers: Headers, *, attribute: str = PROBLEM_ATTRIBUTE
+    topic: str,
+    entity_id: str,
+    headers: Headers,
+    *,
+    attribute: str = PROBLEM_ATTRIBUTE,
+    own_trace: bool = False,
 ) -> list[tuple[str, bytes]]:
     """The Kafka headers of one published event: a ``publish <topic>`` span (child of the
     request's span) tagged with the entity id (what the journey query looks up), its context
-    injected. Untraced, the client's valid ``traceparent`` is forwarded as is."""
-    with publish_span(tracing.tracer(), topic, key=entity_id) as span:
+    injected. ``own_trace``: the span roots a trace of its own, linked to the request's span,
+    so each problem of a batch has its own journey. Untraced, the client's valid
+    ``traceparent`` is forwarded as is."""
+    with publish_span(tracing.tracer(), topic, key=entity_id, new_trace=own_trace) as span:
         if not span.get_span_context().is_valid:
             return trace_headers(headers)
         span.set_attribute(attribute, entity_id)
@@ -85,6 +92,23 @@ def idempotency_key(headers: Headers) -> str | None:
             ]
         )
     return key
+
+
+def require_json(headers: Headers) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/*+json``,
+    UTF-8 if a charset is named): a body sent as text/plain or a form is a client bug, better
+    named than guessed at."""
+    media, _, params = headers.get("content-type", "").partition(";")
+    media = media.strip().lower()
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    json_type = media == JSON or (media.startswith("application/") and media.endswith("+json"))
+    if not json_type or charset not in ("", "utf-8"):
+        sent = headers.get("content-type") or "no Content-Type"
+        raise UnsupportedMediaType(f"send the body as Content-Type: {JSON} (got {sent})")
 
 
 def parse_body(adapter: TypeAdapter[T], body: bytes, context: dict[str, Any] | None = None) -> T:
@@ -119,6 +143,11 @@ class Gateway:
 
     async def publish(self, messages: Sequence[Message]) -> None:
         """Publish all of ``messages`` within the configured deadline, or answer 503."""
+        if self.deps.draining:
+            raise ServiceUnavailable(
+                "the factory is stopping and accepts no new work; retry after Retry-After "
+                "seconds with the same Idempotency-Key (nothing of this request was published)"
+            )
         try:
             await self.deps.publisher.publish_many(messages, timeout=self._timeout)
         except (BrokerUnavailableError, TimeoutError) as exc:

@@ -269,25 +269,6 @@ class KnowledgeAccepted(BaseModel):
     content_sha256: str = Field(description="SHA-256 (hex) of the content as stored.")
 
 
-class PipelineStep(BaseModel):
-    """One step of a problem's pipeline run, as the analytics store last saw it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    step: str = Field(examples=["submitted", "drafted", "rendered", "published"])
-    status: str = Field(examples=["done", "pending", "failed"])
-    at: str | None = Field(default=None, description="When the step last changed (ISO 8601).")
-
-
-class ProblemStatus(BaseModel):
-    """Where a problem is in the pipeline."""
-
-    model_config = ConfigDict(extra="allow")
-
-    problem_id: str
-    steps: list[PipelineStep]
-
-
 class CheckResult(BaseModel):
     status: Literal["ok", "fail"]
     latency_ms: float

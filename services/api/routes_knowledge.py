@@ -10,7 +10,13 @@ from starlette.responses import Response
 from schemas.serializer import subject_for
 from services.api.auth import KNOWLEDGE_WRITE
 from services.api.errors import error_responses
-from services.api.gateway import Gateway, idempotency_key, parse_body, traced_headers
+from services.api.gateway import (
+    Gateway,
+    idempotency_key,
+    parse_body,
+    require_json,
+    traced_headers,
+)
 from services.api.idempotency import Answer
 from services.api.models import KnowledgeAccepted, KnowledgeDeletion, KnowledgeIn
 from services.api.openapi import write_operation
@@ -61,12 +67,13 @@ def knowledge_routes(app: FastAPI, gw: Gateway) -> None:
         "(a compacted topic: the latest version of a document wins). Send "
         '`{"document_id": ..., "deleted": true}` to delete. Field errors are located under the '
         'branch, e.g. `["body", "document", "content"]`.',
-        responses=error_responses(401, 403, 413, 422, 503),
+        responses=error_responses(401, 403, 413, 415, 422, 503),
         openapi_extra=write_operation("KnowledgeIn", _EXAMPLES),
     )
     async def submit_knowledge(request: Request) -> Response:
         headers = request.headers
         principal = gw.authorize(headers, KNOWLEDGE_WRITE)
+        require_json(headers)
         key = idempotency_key(headers)
         body = await request.body()
         doc = parse_body(_KNOWLEDGE, body)

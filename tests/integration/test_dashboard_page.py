@@ -1,12 +1,13 @@
 """The dashboard in a real browser: Debian chromium opens the page served over HTTP from events
-loaded into chdb, and every number it shows equals the analysts' query run directly here."""
+loaded into chdb, and every number it shows equals the analysts' query run directly here. A
+person gets in through the login page (no custom header), logs out, and loses the session when
+the key is revoked."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import hashlib
-import json
 import math
 import subprocess
 from collections.abc import Coroutine, Iterator
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,13 +28,11 @@ from connectors.artifacts.local import LocalArtifactStore
 from connectors.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
-from services.api.auth import ApiKeyStore
+from services.api.auth import ApiKeyStore, key_id_of
 from services.api.dashboard import CSP, DashboardDeps, dashboard_routes
-from services.api.deps import ApiDeps
 from services.api.errors import install_error_handlers, json_response
-from services.api.gateway import Gateway
+from services.api.sessions import SESSION_COOKIE
 from streams import events
-from streams.settings import Settings
 from tests import sample_events as samples
 from tests.servers import serve_in_thread
 from tests.warehouse_loader import Event, load_events
@@ -61,6 +60,7 @@ class Site:
     url: str
     key: str
     reader_key: str
+    keys: ApiKeyStore
     warehouse: ChdbWarehouse
     events: list[Event]
     media_short: str  # a short whose render and storyboard are in the store
@@ -114,19 +114,6 @@ def _events(video_uri: str, board_uri: str) -> tuple[list[Event], str, str]:
     return out, target["short_id"], shorts[0]["short_id"]
 
 
-def _write_keys(path: Path) -> tuple[str, str]:
-    """A dashboard key and a key without the scope, written as the key store writes them (the
-    store's ``create_key`` only knows the scopes ``auth.SCOPES`` lists)."""
-    keys, plain = [], []
-    for key_id, scopes in (("dash01", ["dashboard:read"]), ("read01", ["problems:read"])):
-        secret = hashlib.sha256(key_id.encode()).hexdigest()
-        keys.append({"key_id": key_id, "producer": "ops", "scopes": scopes,
-                     "sha256": hashlib.sha256(secret.encode()).hexdigest()})  # fmt: skip
-        plain.append(f"mj_{key_id}_{secret}")
-    path.write_text(json.dumps({"version": 1, "keys": keys}))
-    return plain[0], plain[1]
-
-
 async def _lag() -> list[tuple[str, str, int, int]]:
     return LAG
 
@@ -149,15 +136,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         await load_events(warehouse, loaded, DB)
 
     _sync(load())
-    key, reader_key = _write_keys(root / "keys.json")
-    # The real authorisation path: only ``keys`` and the settings are used by ``authorize``.
-    api_deps = ApiDeps(settings=Settings(data_dir=root), publisher=cast(Any, None),
-                       serde=cast(Any, None), keys=ApiKeyStore.load(root / "keys.json"),
-                       idempotency=cast(Any, None), status_reader=cast(Any, None))  # fmt: skip
+    keys = ApiKeyStore.load(root / "keys.json")
+    key = keys.create_key("ops", ["dashboard:read"])
+    reader_key = keys.create_key("ops", ["problems:read"])
     app = FastAPI()
     install_error_handlers(app)
-    deps = DashboardDeps(warehouse=warehouse, database=DB, lag=_lag, artifacts=store)
-    dashboard_routes(app, deps, Gateway(api_deps).authorize)
+    deps = DashboardDeps(warehouse=warehouse, database=DB, lag=_lag, artifacts=store,
+                         session_secret=b"dashboard-test-secret-of-32-bytes")  # fmt: skip
+    dashboard_routes(app, deps, keys)
 
     @app.get("/healthz")
     async def healthz() -> Any:
@@ -165,8 +151,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
     try:
         with serve_in_thread(app, health_path="/healthz", name="dashboard") as url:
-            yield Site(url, key, reader_key, warehouse, loaded, media_short, foreign_short,
-                       video.read_bytes())  # fmt: skip
+            yield Site(url, key, reader_key, keys, warehouse, loaded, media_short,
+                       foreign_short, video.read_bytes())  # fmt: skip
     finally:
         _sync(warehouse.close())
 
@@ -351,3 +337,66 @@ def test_hostile_titles_are_shown_as_text_and_never_run(page: Page, site: Site) 
     assert page.locator("script").count() == 0
     links = page.eval_on_selector_all("#top-shorts a", "as => as.map(a => a.textContent)")
     assert HOSTILE in links
+
+
+# --- a person at the door: login, logout, revocation ------------------------------------------
+
+
+@pytest.fixture
+def visitor(browser: Browser) -> Iterator[Page]:
+    """A browser with no custom header: only what a person types and the cookies it keeps."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _log_in(page: Page, site: Site, key: str, path: str) -> None:
+    page.goto(f"{site.url}{path}")
+    assert "/dashboard/login" in page.url, "a visitor without a session goes to the login page"
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+
+
+def test_a_person_logs_in_sees_the_numbers_and_logs_out(visitor: Page, site: Site) -> None:
+    _log_in(visitor, site, site.key, f"/dashboard?since={SINCE}")
+    assert visitor.url == f"{site.url}/dashboard?since={SINCE}"
+    assert visitor.title() == PAGE_TITLE
+    shown = _cells(visitor)
+    expected = _sync(_expected(site.warehouse, site.events))
+    assert float(shown[("funnel.published", "")]) == expected[("funnel.published", "")] == 18
+    (cookie,) = [c for c in visitor.context.cookies() if c["name"] == SESSION_COOKIE]
+    assert cookie["httpOnly"] is True
+    assert cookie["secure"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["expires"] > 0  # expiring, not a browser-lifetime cookie
+    assert visitor.evaluate("document.cookie") == ""  # no script can read it
+
+    # The session also carries the player's media requests (the <video> element's own).
+    visitor.goto(f"{site.url}/dashboard/shorts/{site.media_short}")
+    visitor.wait_for_function("document.querySelector('video').readyState >= 1")
+
+    visitor.click("form.logout button")
+    assert "/dashboard/login" in visitor.url
+    assert not [c for c in visitor.context.cookies() if c["name"] == SESSION_COOKIE]
+    visitor.goto(f"{site.url}/dashboard")
+    assert "/dashboard/login" in visitor.url
+
+
+def test_a_revoked_keys_session_ends_at_once(visitor: Page, site: Site) -> None:
+    key = site.keys.create_key("ops", ["dashboard:read"])
+    _log_in(visitor, site, key, "/dashboard")
+    assert visitor.url == f"{site.url}/dashboard"
+    site.keys.revoke(key_id_of(key) or "")
+    visitor.reload()
+    assert "/dashboard/login" in visitor.url
+    response = visitor.request.get(f"{site.url}/dashboard/data")
+    assert response.status == 401
+
+
+def test_a_wrong_key_stays_at_the_login_page(visitor: Page, site: Site) -> None:
+    _log_in(visitor, site, site.reader_key, "/dashboard")
+    assert "/dashboard/login" in visitor.url
+    assert "lacks the dashboard:read scope" in visitor.inner_text("[role=alert]")
+    assert not [c for c in visitor.context.cookies() if c["name"] == SESSION_COOKIE]

@@ -26,7 +26,6 @@ from services.api import (
     build_default_deps,
     create_app,
 )
-from services.api import auth as auth_module
 from services.api.errors import Unauthenticated
 from services.api.idempotency import Answer, KeyedLocks, StoredAnswer
 from streams.errors import BrokerUnavailableError
@@ -176,23 +175,24 @@ def test_keys_are_stored_hashed_in_a_private_file(tmp_path: Path) -> None:
     secret = plaintext.split("_", 2)[2]
     assert secret not in text
     entry = json.loads(text)["keys"][0]
-    assert set(entry) == {"key_id", "producer", "sha256", "scopes", "created_at", "disabled"}
+    assert set(entry) == {
+        "key_id", "producer", "sha256", "scopes", "created_at", "label", "expires_at",
+        "revoked_at", "disabled",
+    }  # fmt: skip
     assert plaintext.startswith(f"mj_{entry['key_id']}_")
     with pytest.raises(ValueError, match="unknown scopes"):
         ApiKeyStore.load(path).create_key("ops", ["admin"])
 
 
-def test_running_store_sees_keys_created_and_disabled_by_another_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_running_store_sees_keys_created_and_revoked_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     running = ApiKeyStore.load(path)  # the API, started before the key exists
     cli = ApiKeyStore.load(path)
     key = cli.create_key("late", ["problems:write"])
     assert running.authenticate(f"Bearer {key}").producer == "late"
-    cli.disable_key(key.split("_")[1])
-    monkeypatch.setattr(auth_module, "RELOAD_INTERVAL_S", 0.0)
-    with pytest.raises(Unauthenticated, match="disabled"):
+    cli.revoke(key.split("_")[1])
+    # The very next request: no reload interval to wait out.
+    with pytest.raises(Unauthenticated, match="revoked"):
         running.authenticate(key)
 
 
@@ -289,6 +289,40 @@ async def test_problem_text_is_published_in_nfc(api: Api) -> None:
     record = await api.decode(api.publisher.messages[0])
     assert record["subject"] == "한국사"
     assert record["choices"] == ["ㅋㅋ", "x²"]  # NFC keeps compatibility forms as written
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/problems", "text/plain"),
+        ("/v1/problems", None),
+        ("/v1/problems", "application/x-www-form-urlencoded"),
+        ("/v1/problems", "application/json; charset=latin-1"),
+        ("/v1/problems:batch", "text/plain; charset=utf-8"),
+        ("/v1/knowledge", "text/markdown"),
+    ],
+)
+async def test_a_body_not_declared_json_is_415(
+    api: Api, path: str, content_type: str | None
+) -> None:
+    body = {"problems": [problem()]} if path.endswith("batch") else problem()
+    headers = api.auth()
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    r = await api.client.post(path, content=json.dumps(body).encode(), headers=headers)
+    assert r.status_code == 415, r.text
+    assert r.json()["code"] == "unsupported_media_type"
+    assert "application/json" in r.json()["detail"]
+    assert api.publisher.calls == 0
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=UTF-8", "application/merge+json"]
+)
+async def test_json_media_types_are_accepted(api: Api, content_type: str) -> None:
+    headers = {**api.auth(), "Content-Type": content_type}
+    r = await api.client.post("/v1/problems", content=json.dumps(problem()), headers=headers)
+    assert r.status_code == 202, r.text
 
 
 async def test_malformed_json_is_422(api: Api) -> None:
@@ -546,7 +580,8 @@ async def test_problem_status(api: Api) -> None:
     )
     r = await api.client.get("/v1/problems/kh-1", headers=api.auth())
     assert r.status_code == 200
-    assert r.json()["steps"][0]["step"] == "submitted"
+    assert r.json()["steps"][0] == {"step": "submitted", "status": "done", "at": None}
+    assert [s["status"] for s in r.json()["steps"][1:]] == ["pending"] * 3
     r = await api.client.get("/v1/problems/unknown", headers=api.auth())
     assert r.status_code == 404
     assert r.json()["code"] == "not_found"
@@ -632,6 +667,7 @@ async def test_openapi_lists_every_route_with_security_and_limits(api: Api) -> N
         "/v1/problems",
         "/v1/problems:batch",
         "/v1/problems/{problem_id}",
+        "/v1/problems/{problem_id}/variants/{script_id}/{kind}",
         "/v1/knowledge",
         "/healthz",
         "/readyz",
@@ -640,7 +676,7 @@ async def test_openapi_lists_every_route_with_security_and_limits(api: Api) -> N
     schemas = spec["components"]["schemas"]
     assert schemas["ProblemBatch"]["properties"]["problems"]["maxItems"] == 5
     post = spec["paths"]["/v1/problems"]["post"]
-    assert {"202", "401", "403", "413", "422", "503"} <= set(post["responses"])
+    assert {"202", "401", "403", "413", "415", "422", "503"} <= set(post["responses"])
     assert post["requestBody"]["content"]["application/json"]["examples"]
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
 
