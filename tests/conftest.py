@@ -40,12 +40,24 @@ def namespace() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
+@pytest.fixture(scope="session")
+def voice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One phrase cache and one unpacked voice model for the session: the offline voices cost
+    ~1 s of CPU per second of Korean speech, so each phrase is spoken once per run."""
+    return tmp_path_factory.mktemp("voices")
+
+
 @pytest.fixture
-def settings(broker_bootstrap: str, namespace: str, tmp_path: Path) -> Settings:
-    """Settings of one isolated test factory on the shared broker."""
+def settings(broker_bootstrap: str, namespace: str, tmp_path: Path, voice_dir: Path) -> Settings:
+    """Settings of one isolated test factory on the shared broker. The voice is espeak-ng
+    (fast); tests of the voice itself and tests/integration/test_stop_abandons_render.py use
+    the default offline voices (``tts="offline"``)."""
     return Settings(
         kafka_bootstrap_servers=broker_bootstrap,
         topic_namespace=namespace,
         data_dir=tmp_path / "data",
         retry_delay_factor=0.01,
+        tts="espeak",
+        tts_cache_dir=voice_dir / "cache",
+        tts_model_dir=voice_dir / "models",
     )

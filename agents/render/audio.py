@@ -42,22 +42,43 @@ def narration_track(speech: Speech, timeline: Timeline) -> bytes:
     return write_wav(Pcm(samples, rate))
 
 
-def mix_args(narration: Path, music: Path | None, out: Path, duration: float) -> list[str]:
-    """Narration (plus music looped and ducked under the voice) as one 48 kHz stereo WAV."""
+def mix_args(
+    narration: Path,
+    music: Path | None,
+    out: Path,
+    duration: float,
+    *,
+    effects: Path | None = None,
+    music_gain: float = 0.35,
+) -> list[str]:
+    """Narration, plus music looped and ducked under the voice, plus sound effects (ticks,
+    sting: never ducked, they mark time), as one 48 kHz stereo WAV."""
     args = ["ffmpeg", "-nostdin", "-y", "-hide_banner", "-loglevel", "error", "-i", str(narration)]
-    if music is None:
-        graph = f"[0:a]aresample={OUTPUT_RATE},{_VOICE_TO_STEREO}[mix]"
-    else:
+    chains = [f"[0:a]aresample={OUTPUT_RATE},{_VOICE_TO_STEREO}" + ("[voice]" if music else "[v0]")]
+    inputs = 1
+    if music is not None:
         args += ["-stream_loop", "-1", "-i", str(music)]
-        graph = ";".join(
-            [
-                f"[0:a]aresample={OUTPUT_RATE},{_VOICE_TO_STEREO},asplit=2[voice][key]",
-                f"[1:a]aresample={OUTPUT_RATE},aformat=channel_layouts=stereo,volume=0.35[bed]",
-                # The voice is the side-chain key: music drops ~15 dB while someone speaks.
-                "[bed][key]sidechaincompress=threshold=0.015:ratio=12:attack=15:release=350[duck]",
-                "[voice][duck]amix=inputs=2:duration=first:normalize=0[mix]",
-            ]
+        music_index = inputs
+        inputs += 1
+        chains = [
+            f"[0:a]aresample={OUTPUT_RATE},{_VOICE_TO_STEREO},asplit=2[voice][key]",
+            f"[{music_index}:a]aresample={OUTPUT_RATE},aformat=channel_layouts=stereo,"
+            f"volume={music_gain}[bed]",
+            # The voice is the side-chain key: music drops ~15 dB while someone speaks.
+            "[bed][key]sidechaincompress=threshold=0.015:ratio=12:attack=15:release=350[duck]",
+            "[voice][duck]amix=inputs=2:duration=first:normalize=0[v0]",
+        ]
+    last = "[v0]"
+    if effects is not None:
+        args += ["-i", str(effects)]
+        chains.append(
+            f"[{inputs}:a]aresample={OUTPUT_RATE},{_VOICE_TO_STEREO}[fx];"
+            f"{last}[fx]amix=inputs=2:duration=first:normalize=0[v1]"
         )
+        last = "[v1]"
+        inputs += 1
+    chains.append(f"{last}anull[mix]")
+    graph = ";".join(chains)
     return [*args, "-filter_complex", graph, "-map", "[mix]", "-t", f"{duration:.3f}", str(out)]
 
 

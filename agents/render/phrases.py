@@ -1,22 +1,25 @@
-"""Caption phrases: narration text cut where a viewer can read it in one glance.
+"""Narration phrases: what the voice speaks in one breath (one synthesis call each).
 
-Captions are phrase-level: each phrase is spoken as its own TTS segment, so its on-screen time
-is exactly its spoken time (no estimation from character counts).
+A phrase is a sentence, cut at its clauses or its words only when it is too long for one
+breath: the voices shape intonation per phrase, so a sentence cut in the middle ends on a
+falling tone where it should not ("How many bones are in a." read "in A"). Captions no longer
+follow phrases (they show 2-4 words with the active word lit, ``words.py``), so phrases can be
+as long as a sentence.
 """
 
 from __future__ import annotations
 
 import re
 
-# Two caption lines at the caption font size: Hangul glyphs are about twice as wide as Latin.
-MAX_CHARS = {"ko": 22, "en": 40}
+# One breath at a calm pace (~4 s); also well inside Kokoro's 510-token context.
+MAX_CHARS = {"ko": 48, "en": 96}
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+")
 _CLAUSE = re.compile(r"(?<=[,;:、，])\s+")
 
 
 def split_phrases(text: str, language: str, *, sentences: bool = True) -> list[str]:
-    """Sentence, then clause, then word-boundary cuts until every phrase fits ``MAX_CHARS``.
+    """Sentences; a sentence longer than ``MAX_CHARS`` is cut at clauses, then words.
 
     ``sentences=False`` keeps a labelled line such as "B. Seoul" whole: its "." is not an end.
     """
@@ -24,6 +27,9 @@ def split_phrases(text: str, language: str, *, sentences: bool = True) -> list[s
     phrases: list[str] = []
     parts = _SENTENCE_END.split(text.strip()) if sentences else [text.strip()]
     for sentence in parts:
+        if len(sentence) <= limit:
+            phrases.append(sentence.strip())
+            continue
         for clause in _CLAUSE.split(sentence):
             phrases.extend(_wrap(clause.strip(), limit))
     return [p for p in phrases if p]

@@ -9,6 +9,7 @@ whatever happens (success, failure, cancellation).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -19,14 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.render import audio, compose, gate, scenes
+from agents.render import audio, captions, gate, layers, motion, scenes, sound, staging, story
+from agents.render.compose import Encoding, concat_list, mux_args
 from agents.render.layout import FPS, HEIGHT, WIDTH, Box
-from agents.render.plan import Shot, Slot, Timeline, build_timeline, narration, shots
+from agents.render.plan import Slot, Timeline, build_timeline, narration
+from agents.render.spoken import spoken_text, spoken_words
 from agents.render.storyboard import contact_sheet
 from agents.render.theme import Theme
+from agents.render.words import Group, TimedWord, group_words, written_times
 from streams.ports.artifact_keys import content_key
 from streams.ports.artifacts import ArtifactStore, StoredArtifact
-from streams.ports.render import MediaTool, RenderCrashedError, RenderRejectedError, SceneBrowser
+from streams.ports.render import (
+    MediaTool,
+    RenderCrashedError,
+    RenderRejectedError,
+    SceneBrowser,
+    TextInk,
+)
 from streams.ports.tts import TextToSpeech
 from streams.telemetry import tracing
 
@@ -38,8 +48,6 @@ CONTENT_FIELDS = (
     "language", "hook", "preface", "question", "choices", "countdown_seconds",
     "answer_index", "answer_reveal", "explanation", "cta",
 )  # fmt: skip
-SCREENSHOT_PAGES = 2  # measured: 22 shots take 1.5 s on one page, 1.1 s on two (2 cores)
-MEASURED = (".brand", ".chip", ".stage", ".stage > *", ".tick", "#caption")
 SAMPLE_SIZE = (108, 192)
 Record = Mapping[str, Any]
 StoryboardHook = Callable[[StoredArtifact, int], Awaitable[None]]
@@ -48,8 +56,8 @@ StoryboardHook = Callable[[StoredArtifact, int], Awaitable[None]]
 @dataclass(frozen=True)
 class RenderConfig:
     target_lufs: float = -14.0
-    encoding: compose.Encoding = field(default_factory=compose.Encoding)
-    music: Path | None = None
+    encoding: Encoding = field(default_factory=Encoding)
+    music: Path | None = None  # None: the project's own bed (sound.music_bed)
     timeout_s: float = 180.0
     workdir: Path | None = None  # temp files; None -> the system temp dir
 
@@ -66,6 +74,11 @@ class RenderResult:
     storyboard: StoredArtifact | None = None
     blocked_requests: tuple[str, ...] = ()
     timings_ms: Mapping[str, int] = field(default_factory=dict)
+    srt: StoredArtifact | None = None  # caption files beside the video
+    vtt: StoredArtifact | None = None
+    voice: str = ""  # who spoke (a chain records why earlier voices did not)
+    voice_fallback: str = ""
+    word_cues: tuple[tuple[float, float], ...] = ()  # (word heard, word lit on screen)
 
 
 class Renderer:
@@ -135,37 +148,64 @@ class Renderer:
             marks[name] = round((now - since) * 1000)
             return now
 
+        language = script["language"]
         with tempfile.TemporaryDirectory(prefix="munjero-render-", dir=self.config.workdir) as tmp:
             work = Path(tmp)
             lines = narration(script)
-            with tracing.span("tts synthesize", munjero__language=script["language"]):
-                speech = await self.tts.synthesize(
-                    [line.text for line in lines], script["language"]
-                )
+            spoken = [spoken_words(line.text, language) for line in lines]
+            groups = story.caption_groups(lines, spoken, language)
+            # The pictures do not depend on the voice's timing: the browser draws them while
+            # the voice speaks (different processes, both cores busy).
+            drawing = asyncio.ensure_future(layers.draw(self.browser, script, self.theme, groups))
+            try:
+                with tracing.span("tts synthesize", munjero__language=language):
+                    speech = await self.tts.synthesize([spoken_text(w) for w in spoken], language)
+            except BaseException:
+                drawing.cancel()
+                await asyncio.gather(drawing, return_exceptions=True)
+                raise
             t = mark("tts", started)
             timeline = build_timeline(
                 lines, speech.phrases, speech.duration, int(script["countdown_seconds"])
             )
+            words = written_times(spoken, speech.phrases, speech.words)
+            timed = story.in_video(timeline, words)
             (work / "narration.wav").write_bytes(audio.narration_track(speech, timeline))
-            # The soundtrack (ffmpeg) and the pictures (chromium) use different processes:
-            # running them together keeps both cores busy.
-            frames = shots(timeline, FPS)
-            (soundtrack, lufs), visuals = await together(
+            drawn = await drawing
+            t = mark("pictures", t)
+            staged = await asyncio.to_thread(
+                functools.partial(
+                    staging.stage,
+                    work, drawn, lines, spoken, groups, timed, timeline, self.theme,
+                    storyboard=on_storyboard is not None,
+                )
+            )  # fmt: skip
+            (work / "effects.wav").write_bytes(sound.wav(staged.effects))
+            t = mark("stage", t)
+            (soundtrack, lufs), storyboard = await together(
                 self._soundtrack(work, timeline.duration),
-                self._visuals(work, script, frames, digest, on_storyboard),
+                self._storyboard(work, digest, staged.key_frames, on_storyboard),
             )
-            t = mark("assets", t)
-            stills, caption_boxes, content_boxes, storyboard, blocked = visuals
+            t = mark("sound", t)
             out = work / "short.mp4"
-            with tracing.span("ffmpeg encode", munjero__frames=len(frames)):
-                await self._encode(work, stills, frames, soundtrack, out, timeline.duration)
+            with tracing.span("ffmpeg encode", munjero__frames=motion.frame(timeline.duration)):
+                await self._encode(work, staged.scene, soundtrack, out, timeline.duration)
             t = mark("encode", t)
             with tracing.span("quality gate"):
-                reasons = await self._gate(out, timeline, lufs, caption_boxes, content_boxes)
+                reasons = await self._gate(
+                    out,
+                    timeline,
+                    lufs,
+                    staged.caption_boxes,
+                    staged.content_boxes,
+                    drawn.text_inks,
+                )
             t = mark("gate", t)
             if reasons:
                 raise RenderRejectedError("quality gate failed: " + "; ".join(reasons))
+            shown = caption_track(words, timeline, language)
             video = await self.store.put_file(video_key, out, content_type="video/mp4")
+            srt, vtt = await self._caption_files(work, digest, shown)
             render_ms = round((time.perf_counter() - started) * 1000)
             manifest = {
                 "duration": timeline.duration,
@@ -173,6 +213,8 @@ class Renderer:
                 "height": HEIGHT,
                 "render_ms": render_ms,
                 "template_version": scenes.template_version(),
+                "voice": speech.voice,
+                "voice_fallback": speech.fallback,
             }
             (work / "manifest.json").write_text(json.dumps(manifest))
             await self.store.put_file(
@@ -188,44 +230,59 @@ class Renderer:
             template_version=scenes.template_version(),
             cache_hit=False,
             storyboard=storyboard,
-            blocked_requests=tuple(blocked),
+            blocked_requests=drawn.blocked,
             timings_ms=marks,
+            srt=srt,
+            vtt=vtt,
+            voice=speech.voice,
+            voice_fallback=speech.fallback,
+            word_cues=staged.cues,
         )
 
-    async def _encode(
-        self,
-        work: Path,
-        stills: Sequence[Path],
-        frames: Sequence[Shot],
-        soundtrack: Path,
-        out: Path,
-        duration: float,
-    ) -> None:
-        encoding = self.config.encoding
-        countdown = compose.countdown_window(frames)
-        groups = compose.split_parts(frames, encoding.parts)
-        part_paths = [work / f"part-{k}.mp4" for k in range(len(groups))]
-        await together(
-            *(
-                self.media.run(
-                    compose.part_args(
-                        [stills[i] for i in group],
-                        [frames[i] for i in group],
-                        path,
-                        accent=self.theme.accent,
-                        encoding=encoding,
-                        countdown=countdown,
-                        threads=1 if len(groups) > 1 else 0,
-                    ),
-                    timeout_s=self.config.timeout_s,
+    async def _caption_files(
+        self, work: Path, digest: str, groups: Sequence[Group]
+    ) -> tuple[StoredArtifact, StoredArtifact]:
+        """SubRip and WebVTT beside the video (the publisher uploads one as the caption
+        track)."""
+        stored = []
+        for name, text, kind in (
+            ("short.srt", captions.srt(groups), "application/x-subrip"),
+            ("short.vtt", captions.vtt(groups), "text/vtt"),
+        ):
+            path = work / name
+            path.write_text(text, encoding="utf-8")
+            stored.append(
+                await self.store.put_file(
+                    content_key("renders", digest, name), path, content_type=kind
                 )
-                for group, path in zip(groups, part_paths, strict=True)
             )
-        )
+        return stored[0], stored[1]
+
+    async def _encode(
+        self, work: Path, scene: motion.Scene, soundtrack: Path, out: Path, duration: float
+    ) -> None:
+        """Independent parts encoded at once (the filter graph is single-threaded: two parts
+        keep both cores busy), joined without re-encoding, the soundtrack muxed in."""
+        encoding = self.config.encoding
+        spans = motion.parts(duration, encoding.parts)
+        part_paths = [work / f"part-{k}.mp4" for k in range(len(spans))]
+        runs = []
+        for k, (span, path) in enumerate(zip(spans, part_paths, strict=True)):
+            lists = []
+            for n, (track, blank) in enumerate(zip(scene.tracks, scene.blanks, strict=True)):
+                listing = work / f"track-{n}-part-{k}.txt"
+                listing.write_text(motion.concat_list(track, blank, *span))
+                lists.append(listing)
+            args = motion.part_args(
+                scene, span, path, lists, preset=encoding.preset, crf=encoding.crf,
+                threads=1 if len(spans) > 1 else 0,
+            )  # fmt: skip
+            runs.append(self.media.run(args, timeout_s=self.config.timeout_s))
+        await together(*runs)
         listing = work / "parts.txt"
-        listing.write_text(compose.concat_list(part_paths))
+        listing.write_text(concat_list(part_paths))
         await self.media.run(
-            compose.mux_args(listing, soundtrack, out, duration=duration, encoding=encoding),
+            mux_args(listing, soundtrack, out, duration=duration, encoding=encoding),
             timeout_s=self.config.timeout_s,
         )
 
@@ -249,8 +306,15 @@ class Renderer:
         160 kb/s keeps loudness within ~0.1 LU, so the gate checks the track it muxes."""
         mixed, final = work / "mixed.wav", work / "soundtrack.wav"
         limit = self.config.timeout_s
+        music = self.config.music
+        if music is None:
+            music = work / "bed.wav"
+            bed = await asyncio.to_thread(sound.music_bed, duration)
+            music.write_bytes(sound.wav(bed))
         await self.media.run(
-            audio.mix_args(work / "narration.wav", self.config.music, mixed, duration),
+            audio.mix_args(
+                work / "narration.wav", music, mixed, duration, effects=work / "effects.wav"
+            ),
             timeout_s=limit,
         )
         _, err = await self.media.run_full(audio.measure_args(mixed), timeout_s=limit)
@@ -261,42 +325,6 @@ class Renderer:
         )
         lufs, _ = audio.parse_ebur128(err.decode(errors="replace"))
         return final, lufs
-
-    async def _visuals(
-        self,
-        work: Path,
-        script: Record,
-        shots: Sequence[Shot],
-        digest: str,
-        on_storyboard: StoryboardHook | None,
-    ) -> tuple[list[Path], list[Box], list[tuple[str, Box]], StoredArtifact | None, list[str]]:
-        """One screenshot per distinct shot; the storyboard goes out as soon as every scene
-        kind has been drawn once (before captions finish and long before the encode)."""
-        has_logo = "logo" in self.browser.assets
-        rendered: dict[str, Path] = {}
-        caption_boxes: list[Box] = []
-        content_boxes: list[tuple[str, Box]] = []
-        key_frames: dict[str, bytes] = {}
-        htmls = [_scene(shot, script, self.theme, has_logo) for shot in shots]
-        distinct = list(dict.fromkeys(htmls))
-        with tracing.span("browser screenshots", munjero__pictures=len(distinct)):
-            async with self.browser.job(pages=SCREENSHOT_PAGES) as job:
-                taken = await job.screenshots(distinct, measure=MEASURED, fit=".stage")
-                blocked = list(job.blocked)
-        for k, (html, (data, boxes)) in enumerate(zip(distinct, taken, strict=True)):
-            path = work / f"shot-{k:03d}.jpg"
-            path.write_bytes(data)
-            rendered[html] = path
-            scene = shots[htmls.index(html)].scene
-            for selector, box in boxes:
-                if selector == "#caption":
-                    caption_boxes.append(box)
-                else:
-                    content_boxes.append((f"{scene}:{selector}", box))
-            key_frames.setdefault(scene, data)
-        stills = [rendered[html] for html in htmls]
-        storyboard = await self._storyboard(work, digest, key_frames, on_storyboard)
-        return stills, caption_boxes, content_boxes, storyboard, blocked
 
     async def _storyboard(
         self,
@@ -325,6 +353,7 @@ class Renderer:
         lufs: float,
         caption_boxes: Sequence[Box],
         content_boxes: Sequence[tuple[str, Box]],
+        text_inks: Sequence[TextInk],
     ) -> list[str]:
         limit = self.config.timeout_s
         probe, raw = await together(
@@ -342,6 +371,7 @@ class Renderer:
             content_boxes=content_boxes,
             frame_stddevs=gate.luma_stddevs(raw, *SAMPLE_SIZE),
             head=head,
+            text_inks=text_inks,
         )
         return gate.check(evidence)
 
@@ -358,14 +388,6 @@ async def together(*aws: Awaitable[Any]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _scene(shot: Shot, script: Record, theme: Theme, has_logo: bool) -> str:
-    try:
-        spec = scenes.SceneSpec(shot.scene, shot.tick, shot.caption)
-        return scenes.scene_html(spec, script, theme, has_logo=has_logo)
-    except Exception as exc:  # jinja2 errors: the template or the script is broken
-        raise RenderRejectedError(f"template error in scene {shot.scene}: {exc}") from exc
 
 
 def _sample_times(slots: Sequence[Slot]) -> list[float]:
@@ -391,3 +413,16 @@ def sample_args(video: Path, times: Sequence[float]) -> list[str]:
     graph = ";".join([*chains, f"{joined}concat=n={len(times)}:v=1:a=0[out]"])
     return [*args, "-filter_complex", graph, "-map", "[out]", "-f", "rawvideo", "-pix_fmt",
             "gray", "-r", str(FPS), "-"]  # fmt: skip
+
+
+def caption_track(words: Sequence[TimedWord], timeline: Timeline, language: str) -> list[Group]:
+    """Every spoken word, in caption groups, in video time (for the caption files)."""
+    shifted = [
+        TimedWord(w.text, timeline.video_time(w.start), timeline.video_time(w.end), w.line)
+        for w in words
+    ]
+    out = []
+    for group in group_words(shifted, language):
+        members = tuple(shifted[k] for k in group)
+        out.append(Group(members, members[0].start, members[-1].end))
+    return out

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agents.render.labels import MAX_CHOICES, spoken_line
 from agents.render.layout import MAX_SECONDS
 from agents.render.phrases import split_phrases
 from streams.errors import ValidationError
 from streams.ports.tts import PhraseTiming
 
 NARRATED = ("hook", "question", "choices", "reveal", "cta")
-LABELS = "ABCDEFGH"
 LEAD_IN_S = 0.25  # silence before the first word: players clip the very start
 TAIL_S = 0.8  # the end card stays after the last word
 COUNTDOWN_PAD_S = 0.2  # breath between the choices and the countdown
@@ -79,6 +79,14 @@ class Timeline:
     lead_in_s: float
     duration: float
 
+    def video_time(self, t: float) -> float:
+        """Where narration time ``t`` falls in the video (after the lead-in, and after the
+        countdown's inserted gap when it is past the cut)."""
+        return self.lead_in_s + t + (self.gap_s if t >= self.split_s else 0.0)
+
+    def slot(self, scene: str) -> Slot | None:
+        return next((s for s in self.slots if s.scene == scene), None)
+
 
 def narration(script: Mapping[str, Any]) -> list[Line]:
     """Everything spoken, phrase by phrase, in scene order."""
@@ -92,9 +100,10 @@ def narration(script: Mapping[str, Any]) -> list[Line]:
             for phrase in split_phrases(text, language, sentences=sentences)
         ]
 
-    if len(script["choices"]) > len(LABELS):
-        raise ValidationError(f"script {script['script_id']} has more than {len(LABELS)} choices")
-    choices = [f"{LABELS[i]}. {c}" for i, c in enumerate(script["choices"])]
+    if len(script["choices"]) > MAX_CHOICES:
+        raise ValidationError(f"script {script['script_id']} has more than {MAX_CHOICES} choices")
+    # Read as the card shows them: "2번, 서울" under a "2" badge, "B: London" under a "B".
+    choices = [spoken_line(language, i, c) for i, c in enumerate(script["choices"])]
     out = [
         *lines("hook", script["hook"], script.get("preface") or ""),
         *lines("question", script["question"]),

@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from agents.render.layout import CAPTION_AREA, CAPTION_FONT_PX
+from agents.render.labels import card_label
+from agents.render.layout import CAPTION_AREA, CAPTION_FONT_PX, HEIGHT
 from agents.render.theme import Theme
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -58,7 +59,7 @@ def template_version() -> str:
     for path in sorted(TEMPLATES.glob("*.j2")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    return "t1-" + digest.hexdigest()[:12]
+    return "t2-" + digest.hexdigest()[:12]
 
 
 def visual_length(text: str) -> float:
@@ -74,11 +75,18 @@ def _size(text: str, steps: tuple[tuple[float, int], ...], smallest: int) -> int
     return smallest
 
 
+CAPTIONS_PER_SHEET = int(HEIGHT // CAPTION_AREA.height)
+
+
 @dataclass(frozen=True)
 class SceneSpec:
+    """One page to draw: a scene's content layer, the background, or the caption sheet
+    (``captions``: one cell per caption group). ``accent``: only the words, in the accent
+    colour, where the normal page draws them."""
+
     scene: str
-    tick: int | None = None
-    caption: str | None = None
+    accent: bool = False
+    captions: tuple[str, ...] = ()
 
 
 def font_sizes(script: Mapping[str, Any]) -> dict[str, int]:
@@ -86,9 +94,9 @@ def font_sizes(script: Mapping[str, Any]) -> dict[str, int]:
     longest_choice = max((str(c) for c in script["choices"]), key=visual_length, default="")
     return {
         "hook": _size(script["hook"], ((24, 116), (48, 96), (80, 78)), 62),
-        "question": _size(script["question"], ((40, 88), (90, 72), (160, 58)), 48),
-        "question_small": _size(script["question"], ((60, 58), (120, 48)), 40),
-        "choice": _size(longest_choice, ((24, 66), (48, 54), (80, 44)), 36),
+        "question": _size(script["question"], ((40, 88), (90, 76), (160, 64)), 56),
+        "question_small": _size(script["question"], ((40, 68), (90, 60)), 56),
+        "choice": _size(longest_choice, ((24, 62), (48, 54), (80, 46)), 40),
         "reveal": _size(script["answer_reveal"], ((30, 72), (70, 58)), 46),
         "cta": _size(script["cta"], ((30, 88), (70, 70)), 54),
     }
@@ -101,15 +109,17 @@ def scene_html(spec: SceneSpec, script: Mapping[str, Any], theme: Theme, *, has_
         .get_template("scene.html.j2")
         .render(
             scene=spec.scene,
-            tick=spec.tick,
+            accent=spec.accent,
+            captions=spec.captions,
+            page_height=HEIGHT,
             script=script,
             theme=theme,
             labels=LABELS[language],
+            choice_labels=[card_label(language, i) for i in range(len(script["choices"]))],
             language=language,
             sizes=font_sizes(script),
             logo=has_logo,
             asset_origin=ASSET_ORIGIN,
-            caption=spec.caption,
             caption_area=CAPTION_AREA,
             caption_px=CAPTION_FONT_PX,
         )

@@ -108,6 +108,8 @@ class EspeakTts:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE,
+                    # Its own session: a terminal's Ctrl-C stops the worker, not its children.
+                    start_new_session=True,
                 )
             except OSError as exc:
                 # A missing binary is a broken deployment, not a bad phrase: retrying after the

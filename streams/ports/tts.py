@@ -1,7 +1,8 @@
 """The text-to-speech port, its errors, and the 16-bit PCM WAV handling both adapters share.
 
-A narration is spoken as one audio file, and the caption of each phrase is burned in between
-that phrase's ``start`` and ``end``; so timings are part of the contract, not an estimate.
+A narration is spoken as one audio file with the span of every phrase and, where the voice can
+tell (phoneme alignments, word marks), of every word: captions highlight the word being spoken,
+so timings are part of the contract, not an estimate.
 """
 
 from __future__ import annotations
@@ -16,6 +17,27 @@ from typing import Protocol
 from streams.errors import FatalError, RetriableError
 
 SAMPLE_WIDTH = 2  # bytes: the port speaks 16-bit PCM only
+# The engines a voice chain (``MUNJERO_TTS``) may name; connectors/tts/factory.py builds them.
+ENGINES = ("offline", "espeak", "google", "azure")
+
+
+def parse_chain(text: str) -> tuple[str, ...]:
+    """The engines of a comma-separated chain, in order; ``ValueError`` for an unknown or
+    repeated engine or an empty chain."""
+    chain = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in chain if name not in ENGINES]
+    if not chain or unknown:
+        raise ValueError(
+            f"unknown TTS engine(s) {unknown or [text]}; choose from {', '.join(ENGINES)}"
+        )
+    if len(set(chain)) != len(chain):
+        raise ValueError(f"a TTS chain names each engine once, got {text!r}")
+    return chain
+
+
+def tts_chain_setting(text: str) -> str:
+    """A chain setting in its normal form ("google, offline" -> "google,offline")."""
+    return ",".join(parse_chain(text))
 
 
 class TtsUnavailableError(RetriableError):
@@ -52,13 +74,34 @@ class PhraseTiming:
 
 
 @dataclass(frozen=True)
+class WordTiming:
+    """Where one word of phrase ``phrase`` is heard, in seconds from the start of the audio.
+
+    Words are the whitespace-separated tokens of the phrase as it was given, in order.
+    """
+
+    text: str
+    start: float
+    end: float
+    phrase: int
+
+
+@dataclass(frozen=True)
 class Speech:
-    """One utterance: a complete 16-bit PCM mono WAV file and the span of each phrase in it."""
+    """One utterance: a complete 16-bit PCM mono WAV file and the span of each phrase in it.
+
+    ``words`` is empty when the voice reports no word times (espeak-ng, plain REST voices);
+    otherwise it holds every word of every phrase. ``voice`` names who spoke and ``fallback``
+    why the voices before it did not (a provider chain records it for the render event).
+    """
 
     wav: bytes
     sample_rate: int
     duration: float
     phrases: tuple[PhraseTiming, ...]
+    words: tuple[WordTiming, ...] = ()
+    voice: str = ""
+    fallback: str = ""
 
 
 class TextToSpeech(Protocol):

@@ -84,11 +84,18 @@ def test_long_text_is_cut_to_the_caption_limit_without_losing_words(
     assert " ".join(phrases).split() == text.split()
 
 
-def test_sentences_and_clauses_are_cut_at_their_punctuation() -> None:
+def test_sentences_stay_whole_and_only_a_long_one_is_cut_at_its_clauses() -> None:
+    # A voice shapes intonation per phrase: a short sentence is one breath.
     assert split_phrases("Short one. Another, then more!", "en") == [
         "Short one.",
-        "Another,",
-        "then more!",
+        "Another, then more!",
+    ]
+    long = "A clause that goes on for a while, " * 3 + "and then it ends."
+    assert split_phrases(long, "en") == [
+        "A clause that goes on for a while,",
+        "A clause that goes on for a while,",
+        "A clause that goes on for a while,",
+        "and then it ends.",
     ]
 
 

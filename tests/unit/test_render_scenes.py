@@ -22,7 +22,9 @@ from tests.drafts import drafted
 from tests.factories import problem_event
 
 THEME = Theme("Munjero", "#1b1464", "#6a11cb", "#ffcc00", "#ffffff", "Pretendard")
-SCENES = ("hook", "question", "choices", "countdown", "reveal", "cta")
+SCENES = ("hook", "question", "choices", "countdown", "reveal", "cta", "captions")
+# Scenes whose page draws script text (the hook and the CTA are spoken and captioned).
+TEXT_SCENES = ("question", "choices", "countdown", "reveal", "captions")
 HOSTILE = (
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -77,33 +79,38 @@ def hostile_script(payload: str) -> dict[str, Any]:
 @pytest.mark.parametrize("payload", HOSTILE)
 def test_hostile_script_text_is_shown_as_text_only(scene: str, payload: str) -> None:
     html = scene_html(
-        SceneSpec(scene, tick=3 if scene == "countdown" else None, caption=payload),
+        SceneSpec(scene, captions=(payload,) if scene == "captions" else ()),
         hostile_script(payload),
         THEME,
         has_logo=True,
     )
     page = Page(html)
-    allowed = {"html", "head", "meta", "style", "body", "div", "span", "img"}
+    allowed = {"html", "head", "meta", "style", "body", "div", "span", "img", "bdi"}
     assert {tag for tag, _ in page.tags} <= allowed
-    assert [attrs for tag, attrs in page.tags if tag == "img"] == [
-        {"src": f"{scenes.ASSET_ORIGIN}/logo", "alt": ""}
-    ]
+    logo = [] if scene == "captions" else [{"src": f"{scenes.ASSET_ORIGIN}/logo", "alt": ""}]
+    assert [attrs for tag, attrs in page.tags if tag == "img"] == logo
     assert not any(name.startswith("on") for _, attrs in page.tags for name in attrs)
     assert html.count("<style>") == html.count("</style>") == 1
     style = "".join(page.style)
     assert "evil" not in style
     assert "alert" not in style
-    # The text is there (the caption at least), verbatim as the viewer should read it.
-    assert payload in "".join(page.text)
+    # The text is there, verbatim as the viewer should read it.
+    if scene in TEXT_SCENES:
+        assert payload in "".join(page.text)
     assert "49" not in "".join(page.text)  # {{ 7*7 }} was not evaluated
 
 
 def test_hostile_markup_is_entity_escaped_in_the_source() -> None:
     html = scene_html(
-        SceneSpec("reveal", caption=HOSTILE[0]), hostile_script(HOSTILE[1]), THEME, has_logo=False
+        SceneSpec("captions", captions=(HOSTILE[0],)),
+        hostile_script(HOSTILE[1]),
+        THEME,
+        has_logo=False,
     )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    html = scene_html(SceneSpec("reveal"), hostile_script(HOSTILE[1]), THEME, has_logo=False)
+    assert "&lt;img" in html
+    assert "onerror=alert(1)&gt;" in html
     assert "<script" not in html
     assert "<img" not in html  # no logo asked for, and the payload's img is text
 
@@ -142,11 +149,12 @@ def test_an_unknown_language_falls_back_to_english_labels() -> None:
 
 def test_each_scene_shows_its_own_content() -> None:
     record = script(0)
-    question = scene_html(SceneSpec("question"), record, THEME, has_logo=False)
-    assert record["question"] in question
-    assert record["cta"] not in question
-    countdown = scene_html(SceneSpec("countdown", tick=7), record, THEME, has_logo=False)
-    assert '<div class="tick">7</div>' in countdown
+    question = Page(scene_html(SceneSpec("question"), record, THEME, has_logo=False))
+    assert record["question"] in "".join(question.text)
+    assert record["cta"] not in "".join(question.text)
+    choices = Page(scene_html(SceneSpec("choices"), record, THEME, has_logo=False))
+    # The choices pop in one by one over this page (motion.py): drawn hidden here.
+    assert ("div", {"class": "choices hidden"}) in choices.tags
     reveal = Page(scene_html(SceneSpec("reveal"), record, THEME, has_logo=False))
     classes = [a["class"] for t, a in reveal.tags if t == "div" and "choice" in str(a["class"])]
     classes = [c for c in classes if c != "choices"]
@@ -155,15 +163,22 @@ def test_each_scene_shows_its_own_content() -> None:
     assert all(c == "choice dim" for i, c in enumerate(classes) if i != record["answer_index"])
 
 
-def test_a_caption_appears_only_when_given() -> None:
+def test_captions_are_drawn_only_on_the_caption_sheet_one_word_per_span() -> None:
     record = script(0)
-    assert 'id="caption"' not in scene_html(SceneSpec("hook"), record, THEME, has_logo=False)
-    with_caption = scene_html(SceneSpec("hook", caption="안녕"), record, THEME, has_logo=False)
-    assert '<div id="caption"><span>안녕</span></div>' in with_caption
+    assert 'class="cap"' not in scene_html(SceneSpec("hook"), record, THEME, has_logo=False)
+    sheet = Page(
+        scene_html(SceneSpec("captions", captions=("안녕 하세요", "둘")), record, THEME,
+                   has_logo=False)
+    )  # fmt: skip
+    cells = [a for t, a in sheet.tags if t == "div" and a.get("class") == "cap"]
+    assert [c["id"] for c in cells] == ["cap-0", "cap-1"]
+    assert [a for t, a in sheet.tags if t == "span"] == [{"class": "w"}] * 3
+    assert "안녕 하세요" in "".join(sheet.text)
 
 
 @pytest.mark.parametrize(
-    ("scene", "field"), [("hook", "preface"), ("reveal", "answer_index"), ("choices", "choices")]
+    ("scene", "field"),
+    [("question", "question"), ("reveal", "answer_index"), ("choices", "choices")],
 )
 def test_a_script_missing_a_field_the_template_uses_is_an_error(scene: str, field: str) -> None:
     record = script(0)
@@ -175,9 +190,9 @@ def test_a_script_missing_a_field_the_template_uses_is_an_error(scene: str, fiel
 
 def test_a_missing_template_only_field_is_an_undefined_error() -> None:
     record = script(0)
-    del record["preface"]
-    with pytest.raises(jinja2.UndefinedError, match="preface"):
-        scene_html(SceneSpec("hook"), record, THEME, has_logo=False)
+    del record["answer_index"]
+    with pytest.raises(jinja2.UndefinedError, match="answer_index"):
+        scene_html(SceneSpec("reveal"), record, THEME, has_logo=False)
 
 
 # font sizes
@@ -247,7 +262,7 @@ def fresh_version() -> str:
 
 def test_template_version_is_stable() -> None:
     version = template_version()
-    assert re.fullmatch(r"t1-[0-9a-f]{12}", version)
+    assert re.fullmatch(r"t2-[0-9a-f]{12}", version)
     assert fresh_version() == version
 
 
@@ -257,7 +272,7 @@ def test_template_version_changes_when_a_template_changes(templates: Path) -> No
     page.write_text(page.read_text().replace("font-weight: 800", "font-weight: 900", 1))
     after = fresh_version()
     assert after != before
-    assert re.fullmatch(r"t1-[0-9a-f]{12}", after)
+    assert re.fullmatch(r"t2-[0-9a-f]{12}", after)
     # and the changed template is what renders
     assert "font-weight: 900" in scene_html(SceneSpec("hook"), script(), THEME, has_logo=False)
 

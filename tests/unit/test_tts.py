@@ -1,4 +1,5 @@
-"""Pure parts of the TTS connectors: SSML building, mark timings, WAV parsing, phrase joining."""
+"""Pure parts of the TTS connectors: SSML building, mark timings, WAV parsing, phrase joining,
+the engine chain and its settings, the phrase cache."""
 
 from __future__ import annotations
 
@@ -6,21 +7,34 @@ import io
 import struct
 import wave
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
 
+import pydantic
 import pytest
 
+from connectors.tts.cache import CachedTts
+from connectors.tts.chain import FallbackTts
 from connectors.tts.espeak import EspeakTts, join_phrases, trim_silence
-from connectors.tts.factory import open_tts
+from connectors.tts.factory import TtsConfig, open_tts
 from connectors.tts.google import GoogleCloudTts, build_ssml, phrase_timings
+from connectors.tts.neural import NeuralTts
+from factory.config import tts_config
 from streams.errors import FatalError
 from streams.ports.tts import (
     Pcm,
+    PhraseTiming,
+    Speech,
     TtsOutputError,
     TtsRejectedError,
+    TtsUnavailableError,
+    WordTiming,
+    parse_chain,
     read_pcm,
     validate_phrases,
     write_wav,
 )
+from streams.settings import Settings
 
 
 def samples(*values: int) -> bytes:
@@ -196,19 +210,132 @@ def test_unspeakable_phrase_lists_are_rejected(phrases: list[str] | str) -> None
         validate_phrases(phrases)
 
 
-async def test_the_factory_opens_espeak_by_default_and_google_with_a_key() -> None:
-    espeak = open_tts(api_key=None, base_url=None, rate_wpm=150)
-    google = open_tts("google", api_key="k", base_url="http://127.0.0.1:1", rate_wpm=165)
+async def test_the_factory_opens_the_offline_voices_by_default_and_a_chain_when_asked(
+    tmp_path: Path,
+) -> None:
+    offline = open_tts(TtsConfig())
+    chain = open_tts(
+        TtsConfig(
+            chain=("google", "espeak"),
+            google_key="k",
+            google_url="http://127.0.0.1:1",
+            cache_dir=tmp_path,
+        )
+    )
     try:
-        assert isinstance(espeak, EspeakTts)
-        assert isinstance(google, GoogleCloudTts)
-        assert "k" not in repr(google).replace("http", "")
+        assert isinstance(offline, NeuralTts)  # models load on first use, not here
+        assert offline.name == "offline"
+        assert isinstance(chain, FallbackTts)
+        assert [type(v) for v in chain.voices] == [CachedTts, CachedTts]
+        inner = [v.inner for v in chain.voices if isinstance(v, CachedTts)]
+        assert [type(v) for v in inner] == [GoogleCloudTts, EspeakTts]
+        assert "secret-key-7" not in repr(chain)
     finally:
-        await espeak.close()
-        await google.close()
+        await offline.close()
+        await chain.close()
 
 
-@pytest.mark.parametrize(("kind", "key"), [("google", None), ("google", ""), ("polly", "k")])
-def test_the_factory_explains_what_is_missing(kind: str, key: str | None) -> None:
-    with pytest.raises(ValueError, match=r"API key|unknown TTS engine"):
-        open_tts(kind, api_key=key, base_url=None, rate_wpm=165)
+@pytest.mark.parametrize(
+    ("chain", "key"), [(("google",), None), (("google",), ""), (("azure", "offline"), "k")]
+)
+def test_the_factory_explains_what_is_missing(chain: tuple[str, ...], key: str | None) -> None:
+    with pytest.raises(ValueError, match=r"API key|MUNJERO_TTS_AZURE_KEY"):
+        open_tts(TtsConfig(chain=chain, google_key=key))
+
+
+@pytest.mark.parametrize("text", ["polly", "", " , ", "offline,polly", "espeak,espeak"])
+def test_a_chain_naming_an_unknown_engine_fails_at_settings_load(text: str) -> None:
+    with pytest.raises(ValueError, match="TTS"):
+        parse_chain(text)
+    with pytest.raises(pydantic.ValidationError, match="TTS"):
+        Settings(tts=text)
+
+
+def test_the_chain_setting_is_normalised_and_offline_by_default() -> None:
+    assert Settings().tts == "offline"
+    assert Settings(tts=" google , offline ").tts == "google,offline"
+    config = tts_config(Settings(tts="google,offline", tts_api_key="k", data_dir=Path("/d")))
+    assert config.chain == ("google", "offline")
+    assert config.google_key == "k"
+    assert config.cache_dir == Path("/d/tts-cache")
+    shared = tts_config(Settings(tts_cache_dir=Path("/c"), tts_model_dir=Path("/m")))
+    assert (shared.cache_dir, shared.model_dir) == (Path("/c"), Path("/m"))
+
+
+class ScriptedVoice:
+    """A voice that fails with ``error`` or speaks one second of silence per phrase, with a
+    word time for every word."""
+
+    def __init__(self, name: str, error: Exception | None = None) -> None:
+        self.name = name
+        self.fingerprint = f"scripted:{name}"
+        self.error = error
+        self.calls: list[list[str]] = []
+
+    async def synthesize(self, phrases: Sequence[str], language: str) -> Speech:
+        self.calls.append(list(phrases))
+        if self.error is not None:
+            raise self.error
+        rate = 8000
+        timings, words = [], []
+        for index, phrase in enumerate(phrases):
+            timings.append(PhraseTiming(phrase, float(index), index + 1.0))
+            tokens = phrase.split()
+            for k, word in enumerate(tokens):
+                a = index + k / len(tokens)
+                words.append(WordTiming(word, a, a + 1 / len(tokens), index))
+        pcm = Pcm(b"\0\0" * rate * len(phrases), rate)
+        return Speech(write_wav(pcm), rate, float(len(phrases)), tuple(timings), tuple(words))
+
+    async def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_failing_provider_hands_over_and_the_reason_is_kept() -> None:
+    down = ScriptedVoice("google", TtsUnavailableError("HTTP 503 from google"))
+    refused = ScriptedVoice("azure", TtsRejectedError("no voice for ko"))
+    offline = ScriptedVoice("offline")
+    speech = await FallbackTts([down, refused, offline]).synthesize(["하나 둘"], "ko")
+    assert speech.voice == "offline"
+    assert "google: HTTP 503 from google" in speech.fallback
+    assert "azure: no voice for ko" in speech.fallback
+    assert len(down.calls) == len(refused.calls) == len(offline.calls) == 1
+
+
+async def test_the_last_voice_error_decides_retry_or_dead_letter() -> None:
+    chain = FallbackTts(
+        [ScriptedVoice("a", TtsRejectedError("x")), ScriptedVoice("b", TtsUnavailableError("y"))]
+    )
+    with pytest.raises(TtsUnavailableError, match="y"):
+        await chain.synthesize(["one"], "en")
+
+
+async def test_a_cached_phrase_is_not_spoken_again_and_timings_stay_exact(
+    tmp_path: Path,
+) -> None:
+    voice = ScriptedVoice("offline")
+    cached = CachedTts(voice, tmp_path, pause_s=0.25)
+    first = await cached.synthesize(["one two", "three"], "en")
+    assert voice.calls == [["one two", "three"]]
+    second = await CachedTts(voice, tmp_path, pause_s=0.25).synthesize(
+        ["three", "four five", "one two"], "en"
+    )
+    assert voice.calls[-1] == ["four five"]  # only the new phrase was spoken
+    assert [p.text for p in second.phrases] == ["three", "four five", "one two"]
+    assert [round(p.start, 3) for p in second.phrases] == [0.0, 1.25, 2.5]
+    assert second.duration == pytest.approx(3.5)
+    assert [(w.text, round(w.start, 3), w.phrase) for w in second.words] == [
+        ("three", 0.0, 0),
+        ("four", 1.25, 1),
+        ("five", 1.75, 1),
+        ("one", 2.5, 2),
+        ("two", 3.0, 2),
+    ]
+    assert first.phrases[1].start == pytest.approx(1.25)
+    # Another language (or voice) is another key.
+    await cached.synthesize(["three"], "ko")
+    assert voice.calls[-1] == ["three"]
