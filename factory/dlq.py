@@ -32,6 +32,19 @@ class DeadLetter:
     value: bytes | None
     headers: list[tuple[str, bytes]]
 
+    def summary(self) -> dict[str, object]:
+        """What ``munjero dlq list --json`` prints: where it failed and why (no payload)."""
+        return {
+            "dlq_offset": self.offset,
+            "original_topic": self.original_topic,
+            "original_partition": self.original_partition,
+            "original_offset": self.original_offset,
+            "attempts": self.attempts,
+            "error_class": self.error_class,
+            "error_message": self.error_message,
+            "key": None if self.key is None else self.key.decode("utf-8", "replace"),
+        }
+
 
 async def read_dead_letters(
     settings: Settings, event_topic: str, serde: AvroSerde, *, group: str | None = None
