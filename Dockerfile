@@ -17,11 +17,16 @@ COPY requirements-runtime.lock pyproject.toml README.md ./
 # default index a transitive dependency would pull several GB of CUDA.
 RUN uv pip sync --python /opt/venv/bin/python requirements-runtime.lock \
     && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# Every package of the wheel (pyproject's [tool.hatch.build.targets.wheel], a test keeps them
+# equal), in layer order (docs/architecture.md).
 COPY schemas ./schemas
 COPY streams ./streams
+COPY warehouse ./warehouse
 COPY agents ./agents
 COPY connectors ./connectors
 COPY observability ./observability
+COPY services ./services
+COPY factory ./factory
 COPY dashboards ./dashboards
 # Editable install: dashboards/ and the schema history are read from the source tree.
 RUN uv pip install --python /opt/venv/bin/python --no-deps -e /src

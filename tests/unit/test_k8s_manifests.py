@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,13 @@ def test_generated_users_cover_every_worker_group() -> None:
     users = yaml.safe_load_all((Path(ROOT) / "k8s/base/kafka/users.yaml").read_text())
     names = {u["metadata"]["name"] for u in users}
     assert {f"munjero-{g}" for g in worker_group_names()} <= names
+
+
+def test_the_image_copies_every_package_the_manifests_run() -> None:
+    """The pods run ``munjero <command>`` (factory.cli): the image must hold every package of the
+    wheel, or the entry point fails to import in the cluster while every test here passes."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M)
+    assert set(packages) <= set(copied), set(packages) - set(copied)
