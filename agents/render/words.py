@@ -123,7 +123,7 @@ def group_words(words: Sequence[TimedWord], language: str) -> list[list[int]]:
 
 def _merge_singles(groups: list[list[int]], words: Sequence[TimedWord]) -> list[list[int]]:
     """A lone word joins its neighbour in the same line when both fit (a one-word caption
-    flashes by); a line of one word stays one word."""
+    flashes by), or takes the last word of a full one; a line of one word stays one word."""
     out: list[list[int]] = []
     for group in groups:
         previous = out[-1] if out else None
@@ -134,6 +134,14 @@ def _merge_singles(groups: list[list[int]], words: Sequence[TimedWord]) -> list[
             and words[previous[-1]].line == words[group[0]].line
         ):
             previous.extend(group)
+        elif (
+            previous is not None
+            and len(group) == 1
+            and len(previous) > MIN_GROUP_WORDS
+            and words[previous[-1]].line == words[group[0]].line
+        ):
+            # No room: the previous group lends its last word (4 + 1 -> 3 + 2).
+            out.append([previous.pop(), *group])
         else:
             out.append(list(group))
     return out
