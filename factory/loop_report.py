@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
 from agents.drafting.arms import ARMS
 from connectors.simulator.audience import AudienceModel
 from connectors.simulator.config import effects_from_setting
+from factory.cli_support import console as cli_console
 from factory.loop import LoopConfig, main_loop
 from streams.settings import Settings
 
 
 def run_and_print(settings: Settings, days: int) -> int:
-    console = Console()
+    console = cli_console()  # not cut to 80 columns when piped
     effects = dict(effects_from_setting(settings.sim_effects, [a.arm_id for a in ARMS]))
     config = LoopConfig(
         days=days,
@@ -42,8 +42,8 @@ def run_and_print(settings: Settings, days: int) -> int:
     )
     adaptive, uniform = main_loop(config)
     table = Table(
-        "day", "shorts", "best-arm share\\n(thompson)", "best-arm share\\n(uniform)",
-        "regret\\n(thompson)", "regret\\n(uniform)", "decision",
+        "day", "shorts", "best-arm share\n(thompson)", "best-arm share\n(uniform)",
+        "regret\n(thompson)", "regret\n(uniform)", "decision",
         title="best-arm share of the day's new shorts; cumulative regret in expected views",
     )  # fmt: skip
     for a, u in zip(adaptive.days, uniform.days, strict=True):
