@@ -139,4 +139,12 @@ class RenderStep:
             result.render_ms,
             " (cache hit)" if result.cache_hit else "",
         )
+        if result.voice_fallback:
+            # The event schema has no voice field yet: the log (and the trace) say who spoke.
+            log.warning(
+                "render %s spoken by %s after fallback: %s",
+                completed["render_id"],
+                result.voice,
+                result.voice_fallback,
+            )
         return [Emit("renders.completed", script["script_id"], completed)]

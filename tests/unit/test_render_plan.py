@@ -140,7 +140,11 @@ def test_narration_speaks_every_scene_in_order(index: int) -> None:
 def test_narration_reads_each_choice_whole_with_its_label() -> None:
     lines = narration(script(KO, choices=["부산", "서울", "대전. 세종", "광주"]))
     choices = [line.text for line in lines if line.scene == "choices"]
-    assert choices == ["A. 부산", "B. 서울", "C. 대전. 세종", "D. 광주"]
+    # Korean cards number the choices and the voice says the number as it is shown.
+    assert choices == ["1번, 부산", "2번, 서울", "3번, 대전. 세종", "4번, 광주"]
+    lines = narration(script(EN, choices=["Busan", "Seoul. Sejong", "Daejeon", "Gwangju"]))
+    choices = [line.text for line in lines if line.scene == "choices"]
+    assert choices == ["A: Busan", "B: Seoul. Sejong", "C: Daejeon", "D: Gwangju"]
 
 
 def test_a_blank_preface_adds_nothing() -> None:
