@@ -124,8 +124,12 @@ def up(
 ) -> None:
     """Run broker, registry, API, workers and sink until Ctrl-C."""
     from factory.supervisor import run_up
+    from services.api.auth import KeyFileError
 
-    asyncio.run(run_up(_settings(), with_monitoring=with_monitoring))
+    try:
+        asyncio.run(run_up(_settings(), with_monitoring=with_monitoring))
+    except KeyFileError as exc:  # a hand-edited key file: name it, no stack
+        fail(str(exc), code=1)
 
 
 @cli.command()

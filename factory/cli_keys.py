@@ -25,6 +25,7 @@ from services.api.auth import (
     PROBLEMS_WRITE,
     SCOPES,
     ApiKeyStore,
+    KeyFileError,
 )
 from services.api.deps import key_usage_path
 from streams.settings import Settings
@@ -64,7 +65,12 @@ def parse_duration(value: str | None, option: str) -> timedelta | None:
 
 def _store() -> tuple[Settings, ApiKeyStore]:
     settings = Settings()
-    store = ApiKeyStore.load(settings.resolved_api_keys_file, usage_path=key_usage_path(settings))
+    try:
+        store = ApiKeyStore.load(
+            settings.resolved_api_keys_file, usage_path=key_usage_path(settings)
+        )
+    except (KeyFileError, OSError) as exc:  # a broken or unreadable file: say which, no stack
+        fail(str(exc), code=1)
     return settings, store
 
 

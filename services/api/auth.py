@@ -353,12 +353,20 @@ def _known(records: dict[str, KeyRecord], key_id: str) -> KeyRecord:
         raise KeyError(f"no API key {key_id!r}") from None
 
 
+class KeyFileError(ValueError):
+    """The key file exists but does not hold keys (edited by hand and broken, or not ours)."""
+
+
 def _read(path: Path) -> list[KeyRecord]:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    return [KeyRecord.from_json(item) for item in raw.get("keys", [])]
+    try:
+        return [KeyRecord.from_json(item) for item in json.loads(text).get("keys", [])]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Fails closed: no request is let in on a file that cannot be read as keys.
+        raise KeyFileError(f"{path} is not a valid API key file ({exc})") from None
 
 
 def write_private(path: Path, data: bytes) -> None:

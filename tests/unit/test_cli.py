@@ -75,6 +75,16 @@ def test_a_mistake_is_one_line_and_exit_code_2(data_dir: Path, args: list[str], 
     assert "Traceback" not in out + err
 
 
+def test_a_broken_key_file_is_named_in_one_line(data_dir: Path) -> None:
+    data_dir.mkdir()
+    (data_dir / "api-keys.json").write_text("{not json")
+    code, out, err = run(data_dir, "keys", "list")
+    assert code == 1
+    assert err.count("\n") == 1, err
+    assert "api-keys.json is not a valid API key file" in err
+    assert "Traceback" not in out + err
+
+
 def test_version(data_dir: Path) -> None:
     assert run(data_dir, "--version") == (0, f"munjero {__version__}\n", "")
 
