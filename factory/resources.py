@@ -85,6 +85,7 @@ class Resources:
     def tts(self) -> TextToSpeech:
         if self._tts is None:
             from connectors.tts.factory import open_tts
+            from factory.config import tts_config
 
             self._tts = open_tts(tts_config(self.settings))
         return self._tts
@@ -105,7 +106,6 @@ class Resources:
                 config=render_config(s),
                 concurrency=s.render_concurrency,
             )
-            from factory.config import tts_config
         return self._renderer
 
     @property

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     tts_azure_url: str | None = None  # https://<region>.tts.speech.microsoft.com
     tts_azure_key: SecretStr | None = None
     tts_rate_wpm: int = Field(default=165, ge=80, le=400)
+    # Synthesised phrases are cached by content hash (unset: ``data_dir/tts-cache``); the offline
+    # voices' models are unpacked from their packages once (unset: ``data_dir/models``).
+    tts_cache_dir: Path | None = None
+    tts_model_dir: Path | None = None
 
     # Brand theme of every scene.
     brand_name: Annotated[str, AfterValidator(_brand_name)] = "Munjero Quiz"
@@ -164,10 +168,6 @@ class Settings(BaseSettings):
     # an S3-compatible store (endpoint unset -> AWS).
     artifacts_url: str | None = None
     artifacts_endpoint_url: str | None = None
-    # Synthesised phrases are cached by content hash (unset: ``data_dir/tts-cache``); the offline
-    # voices' models are unpacked from their packages once (unset: ``data_dir/models``).
-    tts_cache_dir: Path | None = None
-    tts_model_dir: Path | None = None
     artifacts_access_key: str | None = None
     artifacts_secret_key: SecretStr | None = None
 
