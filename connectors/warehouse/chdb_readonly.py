@@ -11,7 +11,9 @@ its own, set up once like a ClickHouse user profile:
 * limits set before ``readonly`` (so analysts cannot lift them): ``max_execution_time``,
   ``max_result_rows``/``max_result_bytes`` (``result_overflow_mode = 'throw'``),
   ``max_memory_usage`` and ``max_threads = 1``: an analyst query uses one of the two cores and
-  never the core the sink decodes on plus the one chdb ingests on.
+  never the core the sink decodes on plus the one chdb ingests on; ``os_thread_priority = 19``
+  (nice 19) on the threads that execute it, and on this adapter's own threads, so the sink's
+  threads get the CPU first when both want it.
 * bounded concurrency: at most ``max_concurrent`` queries run, each on its own thread of a
   dedicated pool (never the event loop's default executor, where the sink's inserts run);
   later ones wait up to ``queue_timeout_s`` and then get ClickHouse's 202.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import socket
 import threading
@@ -72,6 +75,9 @@ class QueryLimits:
     max_result_bytes: int = 256 * 1024 * 1024
     max_memory_usage: int = 2 * 1024 * 1024 * 1024
     max_threads: int = 1
+    # Linux nice of the threads that execute an analyst query (ClickHouse's own setting; needs
+    # CAP_SYS_NICE, else a no-op): the sink's threads win the CPU whenever both want it.
+    os_thread_priority: int = 19
 
     def statements(self) -> list[str]:
         return [
@@ -81,6 +87,7 @@ class QueryLimits:
             "SET result_overflow_mode = 'throw'",
             f"SET max_memory_usage = {int(self.max_memory_usage)}",
             f"SET max_threads = {int(self.max_threads)}",
+            f"SET os_thread_priority = {int(self.os_thread_priority)}",
             # Responses are compressed when the client asks (Accept-Encoding), as a server does
             # for a profile with this setting; a read-only client could not turn it on itself.
             "SET enable_http_compression = 1",
@@ -160,7 +167,12 @@ class ChdbReadOnlyEngine:
             self._limits.max_execution_time_s if queue_timeout_s is None else queue_timeout_s
         )
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="chdb-analyst")
+        self._executor = ThreadPoolExecutor(
+            max_concurrent,
+            thread_name_prefix="chdb-analyst",
+            initializer=_lower_priority,
+            initargs=(self._limits.os_thread_priority,),
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sessions: list[Any] = []
@@ -338,6 +350,16 @@ class ChdbReadOnlyEngine:
                 f"Code: {UNKNOWN_FORMAT}. DB::Exception: Unknown output format {fmt}. "
                 "(UNKNOWN_FORMAT)",
             )
+
+
+def _lower_priority(nice: int) -> None:
+    """Give this thread the nice value of the analyst profile (a thread's own, on Linux): it
+    parses and formats what chdb's query threads compute. Raising one's own nice needs no
+    privilege; lowering it back does, so this only ever lowers the priority."""
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
 
 
 @contextlib.contextmanager

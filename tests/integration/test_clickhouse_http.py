@@ -9,6 +9,7 @@ warehouse holding the sample pipeline's events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import time
@@ -136,6 +137,31 @@ async def test_clickhouse_connect_insert_is_refused_with_the_readonly_code(
     assert await _in_thread(run) == [164, 164, 164, 164]
     (row,) = await warehouse.query(f"SELECT count() AS n FROM {DB}.dead_letters")
     assert row["n"] == 1  # the sample's one dead letter, nothing added or dropped
+
+
+async def test_clickhouse_connect_wrong_password_and_each_compression(
+    served: tuple[AnalystEndpoint, ChdbWarehouse],
+) -> None:
+    endpoint, _ = served
+
+    def run() -> tuple[int, dict[str, list[int]]]:
+        with pytest.raises(DatabaseError) as refused:
+            clickhouse_connect.get_client(
+                dsn=endpoint.url, username=endpoint.user, password=endpoint.password + "x"
+            )
+        answers = {}
+        for method in ("lz4", "zstd", "gzip", "deflate"):
+            client = _client(endpoint, compress=method)
+            try:
+                rows = client.query("SELECT number FROM numbers(5000)").result_rows
+                answers[method] = [r[0] for r in rows]
+            finally:
+                client.close()
+        return int(getattr(refused.value, "code", 0) or 0), answers
+
+    code, answers = await _in_thread(run)
+    assert code == 516  # AUTHENTICATION_FAILED
+    assert answers == {m: list(range(5000)) for m in ("lz4", "zstd", "gzip", "deflate")}
 
 
 async def test_every_dashboard_runs_through_clickhouse_connect(
@@ -360,6 +386,8 @@ async def test_the_sinks_inserts_do_not_wait_for_an_analyst_query(tmp_path: Path
             await warehouse.insert("default.t", ["n"], [[n]])
         inserts = time.monotonic() - started
         assert not heavy.done()  # the analyst query was running all along
+        # chdb's thread executing it runs at the analyst profile's nice (os_thread_priority).
+        assert ("QueryPullPipeEx", 19) in _thread_nice_values()
         assert inserts < 1.0, f"5 inserts took {inserts:.2f}s beside an analyst query"
         with pytest.raises(ClickHouseError) as stopped:
             await heavy
@@ -367,3 +395,13 @@ async def test_the_sinks_inserts_do_not_wait_for_an_analyst_query(tmp_path: Path
     finally:
         await engine.close()
         await warehouse.close()
+
+
+def _thread_nice_values() -> set[tuple[str, int]]:
+    """(name, nice) of this process's threads, from /proc."""
+    found = set()
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            found.add(((task / "comm").read_text().strip(), int(stat[16])))
+    return found
