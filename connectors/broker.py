@@ -49,12 +49,15 @@ def noida_binary() -> str:
     return found
 
 
+# Loaded here, in the parent: a dlopen in a forked child of a threaded process can deadlock.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+
+
 def die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it when the process that started it dies, so a
     hard-killed CLI or test run never leaves an orphan broker holding its port."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _answers(host: str, port: int) -> bool:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +32,15 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from connectors.broker import EmbeddedBroker
+from connectors.broker import EmbeddedBroker, die_with_parent
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from connectors.warehouse.factory import open_warehouse
 from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
+from factory.clickhouse_http import AnalystEndpoint, serve_clickhouse_http
+from factory.devkey import ensure_dev_key
+from factory.discovery import Endpoints, announce
 from factory.topology import worker_group_names
 from observability.ops_collector import OpsCollector, last_published, refresh_forever, registered
 from observability.process_server import ProcessServer
@@ -50,10 +56,11 @@ from observability.telemetry import setup_telemetry
 from observability.telemetry_sink import TelemetrySink
 from schemas.serializer import AvroSerde, subject_for
 from services.api.app import create_app
-from services.api.auth import ApiKeyStore
+from services.api.auth import key_id_of
 from services.api.dashboard import DashboardDeps
 from services.api.deps import ApiDeps, build_default_deps
 from services.api.records import API_PRODUCER
+from services.api.sessions import load_or_create_secret
 from services.registry.server import registry_router
 from services.registry.store import RegistryStore
 from services.sink.sink import ClickHouseSink
@@ -62,7 +69,6 @@ from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-ALL_SCOPES = ["problems:write", "knowledge:write", "problems:read", "dashboard:read"]
 
 
 @dataclass
@@ -73,6 +79,10 @@ class RunningFactory:
     warehouse: Warehouse
     sink: ClickHouseSink
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Stops everything at once (a second Ctrl-C); set by ``running_factory``.
+    hard_stop: Callable[[], None] = lambda: None
+    analysts: AnalystEndpoint | None = None  # ClickHouse HTTP interface (embedded chdb only)
+    dev_key_created: bool = False  # False: the development key of an earlier start, reused
 
 
 def worker_env(settings: Settings, instance: int = 0) -> dict[str, str]:
@@ -84,13 +94,20 @@ def worker_env(settings: Settings, instance: int = 0) -> dict[str, str]:
 def spawn_worker(
     settings: Settings, group: str, log: Path, replica: int = 0
 ) -> subprocess.Popen[bytes]:
-    """One ``munjero worker GROUP`` child process, logging to ``log``."""
+    """One ``munjero worker GROUP`` child process, logging to ``log``.
+
+    In a session of its own: a terminal's Ctrl-C (SIGINT to the foreground process group)
+    reaches only this supervisor, which stops the workers first and in order; the workers' own
+    children (chromium, ffmpeg, TTS) are theirs to stop. The child dies with this process if
+    this process is killed outright."""
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
             [sys.executable, "-m", "factory.cli", "worker", group],
             env=worker_env(settings, replica),
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # only prctl: safe in the forked child
         )
 
 
@@ -106,16 +123,42 @@ def spawn_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     ]
 
 
-def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+#: How long ``munjero up`` waits for every worker's readiness before naming the laggards.
+READY_TIMEOUT_S = 180.0
+#: How long stopping workers get before they are killed: the whole stop must fit in 10 s.
+WORKER_STOP_TIMEOUT_S = 6.0
+
+
+def stop_processes(
+    procs: list[subprocess.Popen[bytes]], timeout: float = WORKER_STOP_TIMEOUT_S
+) -> None:
+    """SIGTERM each process (as Kubernetes does), then SIGKILL its whole process group if it
+    has not exited within ``timeout``. A killed worker loses nothing: what it had not
+    committed is read again after the restart."""
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for proc in procs:
         try:
-            proc.wait(timeout)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            kill_group(proc)
+
+
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """A second Ctrl-C: SIGKILL every worker's process group now."""
+    for proc in procs:
+        kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``proc`` and everything in its process group (a worker's chromium, ffmpeg)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
 
 
 def _ready_checks(
@@ -227,6 +270,7 @@ async def running_factory(
         stack.push_async_callback(warehouse.close)
         # The schema exists before the API answers, so a status read never hits a missing table.
         await ensure_schema(warehouse, settings.clickhouse_database)
+        analysts = await serve_clickhouse_http(stack, settings, warehouse)
         sink = ClickHouseSink(settings, warehouse, serde, create_schema=False)
         stop_sink = asyncio.Event()
         sink_task = asyncio.create_task(sink.run(stop_sink), name="clickhouse-sink")
@@ -256,6 +300,7 @@ async def running_factory(
         )
         stack.push_async_callback(deps.aclose)
         deps.dashboard = await _dashboard_deps(settings, warehouse, stack)
+        deps.artifacts = deps.dashboard.artifacts  # the status route serves videos too
         app = create_app(deps)
         if registry_app is not None:
             app.mount("/registry", registry_app)
@@ -265,13 +310,21 @@ async def running_factory(
         targets = settings.data_dir / "targets"
         targets.mkdir(parents=True, exist_ok=True)
         stack.callback(_announce(targets / "api.json", f"{host}:{port}", "munjero-api"))
-        dev_key = ApiKeyStore.load(settings.resolved_api_keys_file).create_key(
-            "development", ALL_SCOPES
-        )
-        running = RunningFactory(settings, api_url, dev_key, warehouse, sink)
+        # One development key across starts (factory/devkey.py says why it is kept in a file).
+        dev = ensure_dev_key(deps.keys, settings.data_dir)
+        running = RunningFactory(settings, api_url, dev.plaintext, warehouse, sink,
+                                 analysts=analysts, dev_key_created=dev.created)  # fmt: skip
+        # Client commands (dlq, topics, doctor, sql) find this factory through data_dir.
+        extra = {"clickhouse_http_url": analysts.url} if analysts is not None else {}
+        stack.callback(announce(settings.data_dir, Endpoints(
+            bootstrap, settings.schema_registry_url or "", api_url, extra=extra)))  # fmt: skip
         if with_workers:
             running.workers = spawn_workers(settings)
-            stack.callback(stop_processes, running.workers)
+            # Off the event loop: the API keeps answering (503 while draining) during the stop.
+            stack.push_async_callback(asyncio.to_thread, stop_processes, running.workers)
+            running.hard_stop = functools.partial(kill_all, running.workers)
+        # Runs first on the way out: refuse new work before anything downstream stops.
+        stack.callback(setattr, deps, "draining", True)
         yield running
 
 
@@ -361,6 +414,7 @@ async def run_api_process(settings: Settings) -> None:
         )
         stack.push_async_callback(deps.aclose)
         deps.dashboard = await _dashboard_deps(settings, warehouse, stack)
+        deps.artifacts = deps.dashboard.artifacts  # the status route serves videos too
         await _serve(stack, create_app(deps), settings.api_host, settings.api_port)
         log.info("API listening on %s:%d", settings.api_host, settings.api_port)
         await wait_for_signal()
@@ -400,6 +454,15 @@ async def run_registry_process(settings: Settings, host: str, port: int) -> None
         await wait_for_signal()
 
 
+def session_secret(settings: Settings) -> bytes:
+    """The dashboard sessions' signing secret: the setting (shared by every API replica), else
+    one generated once in ``data_dir`` (one machine)."""
+    configured = settings.dashboard_session_secret
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return load_or_create_secret(settings.data_dir / "dashboard-session.key")
+
+
 async def _dashboard_deps(
     settings: Settings, warehouse: Warehouse, stack: contextlib.AsyncExitStack
 ) -> DashboardDeps:
@@ -413,7 +476,13 @@ async def _dashboard_deps(
     async def lag() -> list[tuple[str, str, int, int]]:
         return await consumer_lag(settings.kafka_bootstrap_servers or "", groups)
 
-    return DashboardDeps(warehouse, settings.clickhouse_database, lag=lag, artifacts=artifacts)
+    return DashboardDeps(
+        warehouse,
+        settings.clickhouse_database,
+        lag=lag,
+        artifacts=artifacts,
+        session_secret=session_secret(settings),
+    )
 
 
 async def _run_evaluator(
@@ -487,12 +556,68 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def wait_for_signal() -> None:
-    """Until SIGINT/SIGTERM: Ctrl-C shuts the factory down in order."""
+async def wait_ready(
+    api_url: str,
+    *,
+    timeout: float = 180.0,
+    progress: Callable[[float, list[str]], None] | None = None,
+) -> list[str]:
+    """Wait until the API's deep readiness (broker, registry, ClickHouse and every worker's own
+    checks) passes; the names of the checks still failing when ``timeout`` runs out (empty:
+    ready). ``progress(elapsed, failing)`` is called about once a second while waiting."""
+    started = asyncio.get_running_loop().time()
+    failing: list[str] = ["api"]
+    async with httpx.AsyncClient(base_url=api_url, timeout=15.0) as client:
+        while True:
+            elapsed = asyncio.get_running_loop().time() - started
+            try:
+                response = await client.get("/readyz")
+                if response.status_code == 200:
+                    return []
+                failing = _failing_checks(response.json())
+            except (httpx.HTTPError, ValueError):
+                failing = ["api"]
+            if elapsed >= timeout:
+                return failing
+            if progress is not None:
+                progress(elapsed, failing)
+            # Readiness is a remote state with no event to await: ask again shortly.
+            await asyncio.sleep(1.0)
+
+
+def _failing_checks(report: dict[str, Any]) -> list[str]:
+    """Names of the failing checks of a ``/readyz`` report; the workers check names the
+    workers still starting (``munjero-worker-render``...)."""
+    names: list[str] = []
+    for name, check in (report.get("checks") or {}).items():
+        if check.get("status") == "ok":
+            continue
+        starting = re.search(r"not ready: ([^;]+)", str(check.get("error", "")))
+        if starting:
+            names.extend(n.strip() for n in starting.group(1).split(","))
+        else:
+            names.append(name)
+    return sorted(set(names)) or ["unknown"]
+
+
+async def wait_for_signal(on_second: Callable[[], None] | None = None) -> None:
+    """Until SIGINT/SIGTERM: Ctrl-C shuts the factory down in order. A second signal while it
+    stops calls ``on_second`` (stop at once) and exits with 130."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def second() -> None:
+        if on_second is not None:
+            on_second()
+        os._exit(130)  # at once: no unwinding that could wait on anything
+
+    def first() -> None:
+        stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, second)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, first)
     await stop.wait()
 
 
@@ -501,7 +626,8 @@ async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
 
     from observability.monitoring import local_monitoring, monitoring_available
 
-    console = Console()
+    # soft_wrap: a piped or logged banner keeps each line whole (a key split in two is useless)
+    console = Console(soft_wrap=True)
     async with contextlib.AsyncExitStack() as stack:
         factory = await stack.enter_async_context(running_factory(settings))
         if with_monitoring and not monitoring_available():
@@ -519,15 +645,37 @@ async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
             console.print(f"  Prometheus      {monitoring.prometheus_url}")
             console.print(f"  Alertmanager    {monitoring.alertmanager_url}")
         s = factory.settings
+        console.print(f"starting: broker, registry, API and sink are up; waiting for the workers"
+                      f" (logs in {s.data_dir / 'logs'})")  # fmt: skip
+
+        shown = [0.0]
+
+        def progress(elapsed: float, failing: list[str]) -> None:
+            if elapsed - shown[0] >= 10:  # a line every ~10 s, not a scroll of dots
+                shown[0] = elapsed
+                console.print(f"  still starting after {elapsed:.0f} s: {', '.join(failing)}")
+
+        still = await wait_ready(factory.api_url, timeout=READY_TIMEOUT_S, progress=progress)
+        if still:
+            console.print(
+                f"[bold yellow]not ready after {READY_TIMEOUT_S:.0f} s[/]: {', '.join(still)} "
+                f"(see `munjero doctor` and {s.data_dir / 'logs'})"
+            )
         console.print(f"[bold green]munjero is up[/] (data in {s.data_dir})")
         console.print(f"  API             {factory.api_url}  (OpenAPI: {factory.api_url}/docs)")
-        console.print(f"  API key (dev)   {factory.dev_key}")
+        reused = "new" if factory.dev_key_created else "same as last start"
+        dev_id = key_id_of(factory.dev_key)
+        console.print(f"  API key (dev)   {factory.dev_key}  ({reused}; "
+                      f"munjero keys rotate {dev_id} replaces it)")  # fmt: skip
         console.print(f"  Kafka           {s.kafka_bootstrap_servers}")
         console.print(f"  Schema registry {s.schema_registry_url}")
-        console.print(f"  ClickHouse      {s.clickhouse_url or s.data_dir / 'chdb'}")
-        console.print(f"  Dashboard       {factory.api_url}/dashboard  (Bearer: the dev key)")
+        analysts = factory.analysts
+        console.print(
+            f"  ClickHouse      {analysts.url_with_credentials if analysts else s.clickhouse_url}"
+        )
+        console.print(f"  Dashboard       {factory.api_url}/dashboard  (log in with the dev key)")
         channel = "YouTube" if s.publishes_to_youtube else f"simulator (x{s.sim_speed:g} clock)"
         console.print(f"  Publishing to   {channel}")
-        console.print("Ctrl-C to stop.")
-        await wait_for_signal()
+        console.print("Ctrl-C to stop (a second Ctrl-C stops at once).")
+        await wait_for_signal(on_second=factory.hard_stop)
         console.print("stopping...")

@@ -171,6 +171,9 @@ def run_worker(settings: Settings, group: str) -> None:
     # Our JSON handlers stay: by default mode's worker clears the root logger's handlers and
     # installs its own colour formatter, which would cut the worker's logs off ClickHouse.
     worker = faust.Worker(app, quiet=True, redirect_stdouts=False, override_logging=False)
+    # Faust's terminal spinner writes cursor escapes to stdout even when it is a log file; the
+    # worker's log must stay plain JSON lines.
+    worker.spinner = None
     logging.getLogger("faust").setLevel(logging.WARNING)
     try:
         worker.execute_from_commandline()

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.broker import die_with_parent
 from streams.ports.render import RenderCrashedError, RenderRejectedError
 
 STDERR_TAIL = 2000
@@ -40,7 +41,10 @@ async def run_full(
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # Its own session: a terminal's Ctrl-C reaches the worker, which decides; and gone with
+        # the worker if that is SIGKILLed (a second Ctrl-C), never an orphan encode.
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         async with asyncio.timeout(timeout_s):

@@ -1,11 +1,12 @@
-"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f [--full]``.
+"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f|g [--full]``.
 
 Starts a private embedded broker (scenario b starts and restarts its own) and schema registry in
 a work directory, runs the scenario (``tests.chaos.scenarios``; e runs the schemathesis test) and
 prints the auditor's figures. Exit status 0 only if every check held. Without ``--full`` the
 numbers are the CI test's (reduced); with it, the issue's: 20,000 problems and 20 SIGKILLs (a),
 a 20,000-problem stream (b, c), 5,000 problems per proxy fault and a 30 s blackhole (d), 200
-examples per operation (e) and a 30-minute soak (f).
+examples per operation (e), a 30-minute soak (f) and 300 problems end to end through
+``munjero up`` stopped by Ctrl-C 10 times (g; ``tests.chaos.whole_factory``).
 """
 
 from __future__ import annotations
@@ -67,14 +68,33 @@ def run_e(full: bool) -> int:
     return subprocess.call(cmd, env=env, cwd=scenarios.REPO)
 
 
+def run_g(full: bool, work: Path | None) -> int:
+    """The whole factory (``munjero up``) interrupted by Ctrl-C and restarted; it owns its
+    broker, registry and ClickHouse, so nothing is shared with the other scenarios."""
+    from tests.chaos.whole_factory import scenario_g
+
+    with ExitStack() as stack:
+        work = work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        problems, stops = (300, 10) if full else (2, 2)
+        report = asyncio.run(
+            scenario_g(work, problems=problems, stops=stops, timeout=4 * 3600 if full else 900)
+        )
+        print(report.render())
+        return 1 if report.failures else 0
+    return 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", required=True, choices=[*RUNNERS, "e"])
+    parser.add_argument("--scenario", required=True, choices=[*RUNNERS, "e", "g"])
     parser.add_argument("--full", action="store_true", help="the issue's numbers")
     parser.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
     args = parser.parse_args()
     if args.scenario == "e":
         return run_e(args.full)
+    if args.scenario == "g":
+        return run_g(args.full, args.work)
     from connectors.broker import EmbeddedBroker
     from tests.integration.registry_fixtures import running_registry
 
