@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from streams.ports.artifacts import ArtifactStore
     from streams.ports.embeddings import Embedder
     from streams.ports.publishing import VideoPublisher
+    from streams.ports.text import Tokenizer
     from streams.ports.tts import TextToSpeech
     from streams.ports.vectors import VectorStore
 
@@ -31,6 +32,8 @@ class Resources:
         self.settings = settings
         self._store: VectorStore | None = None
         self._embedder: Embedder | None = None
+        self._cross_embedder: Embedder | None = None
+        self._tokenizer: Tokenizer | None = None
         self._artifacts: ArtifactStore | None = None
         self._browser: ChromiumRenderer | None = None
         self._tts: TextToSpeech | None = None
@@ -60,6 +63,29 @@ class Resources:
 
             self._embedder = open_embedder(self.settings.embedder)
         return self._embedder
+
+    @property
+    def cross_embedder(self) -> Embedder | None:
+        """The cross-lingual embedder (None when disabled); the primary one when they are the
+        same model, so it is loaded once."""
+        name = self.settings.crosslingual_embedder
+        if not name:
+            return None
+        if name == self.settings.embedder:
+            return self.embedder
+        if self._cross_embedder is None:
+            from connectors.embeddings.factory import open_embedder
+
+            self._cross_embedder = open_embedder(name)
+        return self._cross_embedder
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            from connectors.text.kiwi import KiwiTokenizer
+
+            self._tokenizer = KiwiTokenizer()
+        return self._tokenizer
 
     @property
     def artifacts(self) -> ArtifactStore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from agents.draft import DraftStep, DuplicateDetector, Retriever
+from agents.draft import DenseIndex, DraftStep, DuplicateDetector, Retriever, calibration_for
 from agents.drafting.arms import EXPERIMENT_ID
 from agents.drafting.llm_writer import LLMScriptWriter
 from agents.drafting.template_writer import TemplateWriter
@@ -63,13 +63,37 @@ def script_writer(settings: Settings) -> ScriptWriter:
     return LLMScriptWriter(client, TemplateWriter())
 
 
+def knowledge_indexes(s: Settings, r: Resources) -> list[DenseIndex]:
+    """The primary index, then the cross-lingual one unless disabled or the same model (one
+    multilingual index then serves both). Indexing writes every one; drafting searches them."""
+    indexes = [DenseIndex("primary", s.qdrant_collection, r.embedder)]
+    cross = r.cross_embedder
+    if cross is not None and s.crosslingual_embedder != s.embedder:
+        indexes.append(DenseIndex("cross", f"{s.qdrant_collection}-xl", cross))
+    return indexes
+
+
+def fact_retriever(s: Settings, r: Resources) -> Retriever:
+    """The drafting step's fact source, as configured: also what the retrieval evaluation runs
+    (factory/retrieval_eval/drafting.py), so the figures are the production path's."""
+    return Retriever(
+        r.vector_store,
+        knowledge_indexes(s, r),
+        r.tokenizer,
+        calibration_for(s.embedder, s.crosslingual_embedder),
+        top_k=s.retrieval_top_k,
+        min_score=s.retrieval_min_score,
+        foreign_min_score=s.retrieval_foreign_min_score,
+        candidates=s.retrieval_candidates,
+    )
+
+
 def build_index(ctx: StepContext) -> BuiltStep:
     s, r = ctx.settings, ctx.resources
     return BuiltStep(
         IndexStep(
             store=r.vector_store,
-            embedder=r.embedder,
-            collection=s.qdrant_collection,
+            indexes=knowledge_indexes(s, r),
             max_chars=s.chunk_max_chars,
         )
     )
@@ -82,13 +106,7 @@ def build_draft(ctx: StepContext) -> BuiltStep:
         k=s.draft_variants_per_problem,
         weights=lambda: weights.get(EXPERIMENT_ID),
         before_first=weights.wait_loaded,
-        retriever=Retriever(
-            r.vector_store,
-            r.embedder,
-            collection=s.qdrant_collection,
-            top_k=s.retrieval_top_k,
-            min_score=s.retrieval_min_score,
-        ),
+        retriever=fact_retriever(s, r),
         duplicates=DuplicateDetector(r.vector_store, r.embedder, min_score=s.duplicate_min_score),
         grounding_min_score=s.grounding_min_score,
         writer=script_writer(s),

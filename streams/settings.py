@@ -105,12 +105,23 @@ class Settings(BaseSettings):
     qdrant_collection: str = "knowledge"
     # Embedding model for knowledge chunks: e5-small (default) or use-m3 (docs/embeddings.md).
     embedder: str = "e5-small"
+    # Second, cross-lingual index (Korean problem -> English fact and the reverse): use-m3, or
+    # "" for none. Each pair of embedders has its own calibrated relevance model.
+    crosslingual_embedder: str = Field(default="use-m3", pattern="^(use-m3|e5-small|)$")
     chunk_max_chars: int = Field(default=700, ge=100)
-    # Drafting retrieval. Scores are cosine and model-specific: these suit e5-small, whose
-    # relevant passages score >= 0.85 (p10) and best wrong ones ~0.84 (docs/embeddings.md).
-    retrieval_top_k: int = Field(default=3, ge=0)
-    retrieval_min_score: float = 0.80  # cite a fact at or above this
-    grounding_min_score: float = 0.85  # speak the top fact in the explanation at or above this
+    # Drafting retrieval. Scores are calibrated probabilities of relevance (0-1), fitted per
+    # embedder pair on the evaluation set (docs/retrieval-eval.md).
+    # Most facts cited per problem: 1 (the curves of docs/retrieval-eval.md are for top-1; a
+    # script speaks at most one fact anyway).
+    retrieval_top_k: int = Field(default=1, ge=0)
+    retrieval_candidates: int = Field(default=10, ge=1)  # passages each index proposes
+    retrieval_min_score: float = Field(default=0.5, ge=0.0, le=1.0)  # cite at or above this
+    # A fact in another language is cited only when none in the problem's language is, at or
+    # above this (cross-lingual evidence is thinner, so its probabilities run lower).
+    retrieval_foreign_min_score: float = Field(default=0.1, ge=0.0, le=1.0)
+    # Speak a fact (or hand it to the LLM writer) at or above this, and only if it states the
+    # answer and holds the question's key terms.
+    grounding_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
     duplicate_min_score: float = 0.97  # a problem this close to an earlier one is flagged
 
     # Script writer: an OpenAI-compatible chat-completions endpoint; unset -> template writer.

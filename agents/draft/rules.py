@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agents.draft.lexical import mentions
 from agents.drafting.arms import EXPERIMENT_ID, Arm
 from agents.drafting.template_writer import ScriptDraft
 from agents.drafting.writer_port import Fact
@@ -73,13 +74,39 @@ def retrieval_query(problem: ProblemSubmitted) -> str:
     return f"{problem['question']} {problem['choices'][problem['answer_index']]}"
 
 
-def grounded_explanation(explanation: str, facts: Sequence[Fact], min_score: float) -> str:
-    """The explanation, extended by the best fact's first sentence when it is relevant enough
-    and says something the explanation does not already say."""
-    if not facts or facts[0].score < min_score:
+# A fact supports the answer only if it also holds at least this weighted share of the
+# question's key terms: "이순신" appears in many passages, few of them about 거북선.
+KEY_TERM_SHARE = 0.5
+
+
+def supporting_sentence(text: str, answer: str, question_coverage: float) -> str:
+    """The first sentence of ``text`` that states ``answer`` (``lexical.mentions``), provided
+    the whole text covers ``KEY_TERM_SHARE`` of the question's key terms; else ""."""
+    if question_coverage < KEY_TERM_SHARE:
+        return ""
+    return next((s for s in sentences(text) if mentions(s, answer)), "")
+
+
+def speakable(facts: Sequence[Fact], min_score: float) -> list[Fact]:
+    """The facts a script may say or a writer may use: relevant enough, and stating the answer.
+    A fact that is merely on topic is cited, never spoken: a confidently spoken wrong fact is
+    the worst output a quiz channel has."""
+    return [f for f in facts if f.support and f.score >= min_score]
+
+
+def grounded_explanation(
+    explanation: str, facts: Sequence[Fact], min_score: float, language: str | None = None
+) -> str:
+    """The explanation, extended by the supporting sentence of the best speakable fact in the
+    problem's ``language`` when it says something the explanation does not already say. A
+    fact in another language is cited but not spoken by the template (it cannot translate)."""
+    spoken = [f for f in speakable(facts, min_score) if language is None or f.language == language]
+    if not spoken:
         return explanation
-    sentence = sentences(facts[0].text)[0] if facts[0].text.strip() else ""
-    if not sentence or sentence in explanation:
+    # Indexed text may come from anywhere: cleaned like a document (streams/text.py), so a
+    # stray soft hyphen in a fact cannot make the whole draft fail its guardrails.
+    sentence = text.sanitise(spoken[0].support)
+    if sentence in explanation:
         return explanation
     return f"{explanation} {sentence}".strip()
 
@@ -112,7 +139,9 @@ def script_record(
         "countdown_seconds": draft.countdown_seconds,
         "answer_index": draft.answer_index,
         "answer_reveal": draft.answer_reveal,
-        "explanation": grounded_explanation(draft.explanation, facts, grounding_min_score),
+        "explanation": grounded_explanation(
+            draft.explanation, facts, grounding_min_score, problem["language"]
+        ),
         "cta": draft.cta,
         "estimated_speech_seconds": float(draft.estimated_speech_seconds),
         "writer": draft.writer,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from agents.draft.facts import DuplicateDetector, FactSource
-from agents.draft.rules import normalised_problem, script_record, validate_problem
+from agents.draft.rules import normalised_problem, script_record, speakable, validate_problem
 from agents.drafting.arms import ARMS, Arm, choose_arms
 from agents.drafting.guardrails import violations
 from agents.drafting.template_writer import WRITER_ID as TEMPLATE_WRITER_ID
@@ -64,9 +64,11 @@ class DraftStep:
         duplicate_of = (
             await self.duplicates.check_and_remember(problem) if self.duplicates else None
         )
+        # The writer sees only facts that state the answer; the rest are cited, not used.
+        usable = speakable(facts, self.grounding_min_score)
         emits = []
         for arm in choose_arms(problem["problem_id"], ARMS, dict(self.weights() or {}), self.k):
-            written = await self.writer.write(problem, arm, facts)
+            written = await self.writer.write(problem, arm, usable)
             script = self._record(problem, arm, written.draft, facts, written.fallback_reason)
             broken = violations(script, problem, self.banned_words)
             if broken and written.draft.writer != TEMPLATE_WRITER_ID:

@@ -61,6 +61,7 @@ _INSTRUCTIONS = {
         "- explanation: 정답({answer})이 왜 정답인지 설명 (최대 {explanation_max}자)\n"
         "- cta: {cta} (최대 {cta_max}자)\n"
         "설명은 아래 '사실' 목록에 있는 내용만 근거로 쓰고, 없는 사실은 지어내지 마세요. "
+        "영어로 된 사실은 한국어로 풀어 쓰세요. "
         "문제, 보기, 정답은 바꾸지 마세요."
     ),
     "en": (
@@ -71,6 +72,7 @@ _INSTRUCTIONS = {
         "- explanation: why the answer ({answer}) is right (at most {explanation_max} characters)\n"
         "- cta: {cta} (at most {cta_max} characters)\n"
         "Ground the explanation only in the facts listed below; do not invent other facts. "
+        "Paraphrase a fact written in Korean into English. "
         "Do not change the question, the choices or the answer."
     ),
 }

@@ -16,11 +16,19 @@ from agents.drafting.template_writer import WRITER_ID, ScriptDraft, TemplateWrit
 
 @dataclass(frozen=True)
 class Fact:
-    """One retrieved knowledge chunk a script may be grounded in."""
+    """One retrieved knowledge chunk a script may be grounded in.
+
+    ``score`` is the calibrated probability that the chunk is relevant to the problem.
+    ``support`` is the sentence of the chunk that states the problem's answer, or "" when the
+    chunk passed only the relevance test: such a fact is cited but never spoken nor given to
+    a writer. ``language`` is the chunk's, which may differ from the problem's.
+    """
 
     chunk_id: str
     score: float
     text: str
+    language: str = ""
+    support: str = ""
 
 
 @dataclass(frozen=True)

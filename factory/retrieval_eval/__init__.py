@@ -1,4 +1,4 @@
-"""Retrieval evaluation set for choosing the knowledge-base embedding model (see
+"""Retrieval evaluation set for choosing the embedding model and calibrating drafting (see
 docs/retrieval-eval.md): bilingual passages, paraphrased queries and pure scoring functions."""
 
 from factory.retrieval_eval.dataset import (
@@ -7,6 +7,8 @@ from factory.retrieval_eval.dataset import (
     Query,
     SliceScore,
     evaluate,
+    evaluate_citations,
+    load_heldout,
     load_passages,
     load_queries,
     recall_at_k,
@@ -20,6 +22,8 @@ __all__ = [
     "Query",
     "SliceScore",
     "evaluate",
+    "evaluate_citations",
+    "load_heldout",
     "load_passages",
     "load_queries",
     "recall_at_k",

@@ -1,9 +1,11 @@
 """The retrieval evaluation set and its pure metrics.
 
 The set is a small bilingual knowledge corpus (``data/passages.jsonl``) plus paraphrased queries
-(``data/queries.jsonl``), each pointing at exactly one relevant passage. A scorer embeds both
-with a candidate model, ranks every passage for every query and hands the rankings to
-:func:`evaluate`. Nothing here imports a model: the module only loads, checks and scores.
+(``data/queries.jsonl``), each pointing at exactly one relevant passage, or at none (the right
+answer is then to cite nothing). Each query also carries its subject and its quiz answer, so it
+can be submitted as a problem. A scorer ranks every passage for every query and hands the
+rankings to :func:`evaluate`; the drafting evaluation hands citations to :func:`evaluate_citations`.
+Nothing here imports a model: the module only loads, checks and scores.
 
 Both files are read through ``importlib.resources`` so the set works from a source checkout,
 a wheel or a zip.
@@ -20,12 +22,14 @@ from importlib import resources
 from typing import Any, Literal
 
 Language = Literal["ko", "en"]
-QueryKind = Literal["paraphrase", "question", "cross_lingual"]
-Slice = Literal["ko", "en", "cross_lingual"]
+QueryKind = Literal["paraphrase", "question", "cross_lingual", "unanswerable"]
+Slice = Literal["ko", "en", "ko_en", "en_ko", "none"]
 
 PASSAGES_FILE = "passages.jsonl"
 QUERIES_FILE = "queries.jsonl"
-SLICES: tuple[Slice, ...] = ("ko", "en", "cross_lingual")
+# Queries the relevance models were never fitted on: the check through the public API.
+HELDOUT_FILE = "heldout.jsonl"
+SLICES: tuple[Slice, ...] = ("ko", "en", "ko_en", "en_ko", "none")
 SUBJECT_SLUGS: Mapping[str, str] = {
     "history": "hist",
     "science": "sci",
@@ -57,23 +61,28 @@ class Passage:
 
 @dataclass(frozen=True)
 class Query:
-    """One query with its single relevant passage.
+    """One query with its single relevant passage (None: no passage answers it).
 
-    ``language`` is the language of the query text; a ``cross_lingual`` query is Korean and its
-    passage is English.
+    ``language`` is the language of the query text; a ``cross_lingual`` query's passage is in
+    the other language. ``answer`` is the quiz answer in the query's language.
     """
 
     query_id: str
     language: Language
-    passage_id: str
+    passage_id: str | None
     kind: QueryKind
+    subject: str
     text: str
+    answer: str
 
     @property
     def slice(self) -> Slice:
-        """The reporting slice: ``cross_lingual``, else the (shared) language."""
+        """The reporting slice: ``none`` (no relevant passage), ``ko_en``/``en_ko`` (query
+        language -> passage language), else the shared language."""
+        if self.passage_id is None:
+            return "none"
         if self.kind == "cross_lingual":
-            return "cross_lingual"
+            return "ko_en" if self.language == "ko" else "en_ko"
         return self.language
 
 
@@ -100,6 +109,8 @@ def _kind(value: object) -> QueryKind:
         return "question"
     if value == "cross_lingual":
         return "cross_lingual"
+    if value == "unanswerable":
+        return "unanswerable"
     raise ValueError(f"unknown query kind {value!r}")
 
 
@@ -127,9 +138,19 @@ def parse_passage(record: Mapping[str, Any]) -> Passage:
 
 
 def parse_query(record: Mapping[str, Any]) -> Query:
-    v = _strings(record, ("query_id", "language", "passage_id", "kind", "text"))
+    fields = ("query_id", "language", "passage_id", "kind", "subject", "text", "answer")
+    passage_id = record.get("passage_id")
+    v = _strings({**record, "passage_id": passage_id or "-"}, fields)
+    if passage_id is not None and not isinstance(passage_id, str):
+        raise ValueError("passage_id must be a string or null")
     return Query(
-        v["query_id"], _language(v["language"]), v["passage_id"], _kind(v["kind"]), v["text"]
+        v["query_id"],
+        _language(v["language"]),
+        passage_id or None,
+        _kind(v["kind"]),
+        v["subject"],
+        v["text"],
+        v["answer"],
     )
 
 
@@ -144,15 +165,20 @@ def load_passages() -> tuple[Passage, ...]:
     return tuple(passages)
 
 
-def load_queries() -> tuple[Query, ...]:
-    """Every query, in file order."""
+def load_queries(name: str = QUERIES_FILE) -> tuple[Query, ...]:
+    """Every query of ``name`` (the calibration set, or :data:`HELDOUT_FILE`), in file order."""
     queries = []
-    for number, record in _records(QUERIES_FILE):
+    for number, record in _records(name):
         try:
             queries.append(parse_query(record))
         except ValueError as exc:
-            raise ValueError(f"{QUERIES_FILE} line {number}: {exc}") from exc
+            raise ValueError(f"{name} line {number}: {exc}") from exc
     return tuple(queries)
+
+
+def load_heldout() -> tuple[Query, ...]:
+    """The held-out queries (same passages, new questions, never used to fit a model)."""
+    return load_queries(HELDOUT_FILE)
 
 
 # ---------------------------------------------------------------- checking
@@ -208,20 +234,29 @@ def validate(passages: Sequence[Passage], queries: Sequence[Query]) -> list[str]
     for q in queries:
         if bool(HANGUL.search(q.text)) != (q.language == "ko"):
             problems.append(f"{q.query_id}: text is not in {q.language}")
+        if q.subject not in SUBJECT_SLUGS:
+            problems.append(f"{q.query_id}: unknown subject {q.subject!r}")
+        if q.passage_id is None:
+            if q.kind != "unanswerable":
+                problems.append(f"{q.query_id}: only an unanswerable query has no passage")
+            continue
+        if q.kind == "unanswerable":
+            problems.append(f"{q.query_id}: an unanswerable query points at {q.passage_id}")
         passage = by_id.get(q.passage_id)
         if passage is None:
             problems.append(f"{q.query_id}: unknown passage {q.passage_id}")
             continue
-        expected = "en" if q.kind == "cross_lingual" else q.language
-        if q.kind == "cross_lingual" and q.language != "ko":
-            problems.append(f"{q.query_id}: cross-lingual queries are Korean")
+        if passage.subject != q.subject:
+            problems.append(f"{q.query_id}: subject {q.subject} differs from its passage's")
+        other = "en" if q.language == "ko" else "ko"
+        expected = other if q.kind == "cross_lingual" else q.language
         if passage.language != expected:
             problems.append(f"{q.query_id}: {q.kind} query points at a {passage.language} passage")
         ratio = shared_run_ratio(q.text, passage.text)
         if ratio >= MAX_SHARED_RUN:
             problems.append(f"{q.query_id}: copies {ratio:.0%} of itself from its passage")
 
-    per_passage = Counter(q.passage_id for q in queries)
+    per_passage = Counter(q.passage_id for q in queries if q.passage_id is not None)
     problems += [
         f"{pid}: {n} queries (at most {MAX_QUERIES_PER_PASSAGE})"
         for pid, n in per_passage.items()
@@ -272,9 +307,9 @@ def evaluate(
 
     ``rankings`` maps each query id to passage ids, best first (the full ranking or at least
     its head; MRR counts only what is given). Every query must have a ranking; rankings for
-    other ids are ignored. Returns ``"overall"`` plus each of ``"ko"``, ``"en"`` and
-    ``"cross_lingual"`` that has at least one query, each as ``{"queries": n, "recall_at_k":
-    ..., "mrr": ...}`` (all floats).
+    other ids are ignored; queries without a relevant passage are skipped. Returns
+    ``"overall"`` plus each slice of :data:`SLICES` that has at least one query, each as
+    ``{"queries": n, "recall_at_k": ..., "mrr": ...}`` (all floats).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -287,8 +322,58 @@ def evaluate(
 
     pairs: dict[str, list[tuple[Sequence[str], str]]] = {"overall": []}
     for q in queries:
+        if q.passage_id is None:
+            continue  # nothing to rank: abstention is scored by evaluate_citations
         pair = (rankings[q.query_id], q.passage_id)
         pairs["overall"].append(pair)
         pairs.setdefault(q.slice, []).append(pair)
     order = ("overall", *SLICES)
     return {name: _score(pairs[name], k) for name in order if name in pairs}
+
+
+def evaluate_citations(
+    citations: Mapping[str, Sequence[str]], queries: Iterable[Query], k: int = 5
+) -> dict[str, SliceScore]:
+    """What drafting cited, scored per slice and overall.
+
+    ``citations`` maps each query id to the passage ids its script cites, best first. Per
+    slice: ``queries``; ``cited`` (citations made); ``citation_precision`` (share of
+    citations that point at the query's relevant passage; a citation for a query with no
+    relevant passage is always wrong; 1.0 when nothing was cited); ``recall_at_k`` and ``mrr``
+    over queries that have a relevant passage; ``abstention`` (share of queries without a
+    relevant passage that cite nothing) and ``false_abstention`` (share of the others that
+    cite nothing). A metric without queries to average is left out.
+    """
+    queries = list(queries)
+    missing = [q.query_id for q in queries if q.query_id not in citations]
+    if missing:
+        raise ValueError(f"{len(missing)} queries have no citations entry, e.g. {missing[:5]}")
+    groups: dict[str, list[Query]] = {"overall": list(queries)}
+    for q in queries:
+        groups.setdefault(q.slice, []).append(q)
+    report: dict[str, SliceScore] = {}
+    for name in ("overall", *SLICES):
+        members = groups.get(name)
+        if not members:
+            continue
+        cited = [(q, list(citations[q.query_id])) for q in members]
+        total = sum(len(c) for _, c in cited)
+        right = sum(c.count(q.passage_id) for q, c in cited if q.passage_id is not None)
+        answerable = [(q, c) for q, c in cited if q.passage_id is not None]
+        unanswerable = [c for q, c in cited if q.passage_id is None]
+        row: SliceScore = {
+            "queries": float(len(members)),
+            "cited": float(total),
+            "citation_precision": right / total if total else 1.0,
+        }
+        if answerable:
+            n = len(answerable)
+            row["recall_at_k"] = (
+                sum(recall_at_k(c, str(q.passage_id), k) for q, c in answerable) / n
+            )
+            row["mrr"] = sum(reciprocal_rank(c, str(q.passage_id)) for q, c in answerable) / n
+            row["false_abstention"] = sum(not c for _, c in answerable) / n
+        if unanswerable:
+            row["abstention"] = sum(not c for c in unanswerable) / len(unanswerable)
+        report[name] = row
+    return report

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.draft import DraftStep, Retriever
+from agents.draft import DenseIndex, DraftStep, Retriever, calibration_for
 from agents.index import IndexStep
 from connectors.embeddings.factory import open_embedder
+from connectors.text.kiwi import KiwiTokenizer
 from connectors.vectors.edge_adapter import EdgeVectorStore
 from factory.samples import load_sample_problems
 from streams import events
@@ -69,8 +70,16 @@ async def run(args: argparse.Namespace, path: Path) -> None:
         chunks += emit.record["chunk_count"]
     ingest_s = time.perf_counter() - started
 
-    retriever = Retriever(store, embedder, collection="bench", top_k=3, min_score=0.8)
-    step = DraftStep(k=3, retriever=retriever, grounding_min_score=0.85)
+    # Primary index only (cross-lingual off): what this bench has always measured.
+    retriever = Retriever(
+        store,
+        [DenseIndex("primary", "bench", embedder)],
+        KiwiTokenizer(),
+        calibration_for(args.embedder, args.embedder),
+        top_k=1,
+        min_score=0.5,
+    )
+    step = DraftStep(k=3, retriever=retriever, grounding_min_score=0.5)
     bank = load_sample_problems()
     problems = []
     for i in range(args.problems):
