@@ -61,6 +61,7 @@ from services.api.dashboard import DashboardDeps
 from services.api.deps import ApiDeps, build_default_deps
 from services.api.records import API_PRODUCER
 from services.api.sessions import load_or_create_secret
+from services.api.status_cache import CachedStatusReader
 from services.registry.server import registry_router
 from services.registry.store import RegistryStore
 from services.sink.sink import ClickHouseSink
@@ -271,7 +272,13 @@ async def running_factory(
         # The schema exists before the API answers, so a status read never hits a missing table.
         await ensure_schema(warehouse, settings.clickhouse_database)
         analysts = await serve_clickhouse_http(stack, settings, warehouse)
-        sink = ClickHouseSink(settings, warehouse, serde, create_schema=False)
+        # Status documents kept until the sink lands rows of their problem (no TTL needed).
+        statuses = CachedStatusReader(
+            WarehouseStatusReader(warehouse, settings.clickhouse_database), ttl_s=None
+        )
+        sink = ClickHouseSink(
+            settings, warehouse, serde, create_schema=False, on_landed=statuses.invalidate
+        )
         stop_sink = asyncio.Event()
         sink_task = asyncio.create_task(sink.run(stop_sink), name="clickhouse-sink")
 
@@ -295,7 +302,7 @@ async def running_factory(
             settings,
             publisher,
             serde,
-            WarehouseStatusReader(warehouse, settings.clickhouse_database),
+            statuses,
             _ready_checks(publisher, warehouse, registry, settings, with_workers=with_workers),
         )
         stack.push_async_callback(deps.aclose)
@@ -409,7 +416,11 @@ async def run_api_process(settings: Settings) -> None:
             settings,
             publisher,
             serde,
-            WarehouseStatusReader(warehouse, settings.clickhouse_database),
+            # No sink here to say when rows land: documents expire instead.
+            CachedStatusReader(
+                WarehouseStatusReader(warehouse, settings.clickhouse_database),
+                ttl_s=settings.api_status_cache_ttl_s,
+            ),
             _ready_checks(publisher, warehouse, registry, settings, with_workers=False),
         )
         stack.push_async_callback(deps.aclose)

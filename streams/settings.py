@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     api_max_batch: int = Field(default=500, ge=1)
     api_broker_timeout_s: float = Field(default=0.8, gt=0)
+    # How stale ``GET /v1/problems/{id}`` may be where the API has no sink in its process
+    # (``munjero api``): its status cache keeps a document this long. 0: no cache. ``munjero up``
+    # empties the cache as the sink lands rows instead (services/api/status_cache.py).
+    api_status_cache_ttl_s: float = Field(default=2.0, ge=0)
 
     # Vector store. Unset URL -> the embedded qdrant-edge engine under ``data_dir/qdrant``.
     qdrant_url: str | None = None

@@ -63,6 +63,7 @@ class ClickHouseSink:
         *,
         specs: Iterable[TopicSpec] | None = None,
         create_schema: bool = True,
+        on_landed: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
         self._settings = settings
         self._warehouse = warehouse
@@ -70,6 +71,8 @@ class ClickHouseSink:
         self._db = settings.clickhouse_database
         self._specs = {settings.topic(s.name): s for s in (specs or ingested_topics())}
         self._create_schema = create_schema
+        # Told the ids of every batch once its rows are queryable (the API's status cache).
+        self._on_landed = on_landed
         self._policy = FlushPolicy(settings.sink_batch_size, settings.sink_flush_ms / 1000)
         self._batch = Batch()
         self._flush_lock = asyncio.Lock()
@@ -257,9 +260,13 @@ class ClickHouseSink:
             return
         if self._ready is not None:
             await asyncio.shield(self._ready)  # the tables exist before the first insert
-        for insert in batch.inserts():
+        inserts = batch.inserts()
+        for insert in inserts:
             await self._retry(_inserter(self._warehouse, insert), f"insert into {insert.table}")
             self.rows_written += len(insert.rows)
+        if self._on_landed is not None:
+            # Before the commit: whoever waits for the commit (wait_caught_up) reads fresh rows.
+            self._on_landed(landed_ids(inserts))
         offsets = batch.commit_offsets()
         self.batches += 1
         try:
@@ -356,6 +363,27 @@ def _relaxed_gc(gen0: int = 50_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*previous)
+
+
+# Columns naming what a landed row is about: its problem, and the ids its events are keyed by
+# (metrics by short, dead letters by their record's key).
+ENTITY_COLUMNS = ("problem_id", "script_id", "short_id", "original_key")
+
+
+def landed_ids(inserts: Iterable[Insert]) -> frozenset[str]:
+    """The problem, script, short and record-key ids in ``inserts``' rows."""
+    ids: set[str] = set()
+    for insert in inserts:
+        for column in ENTITY_COLUMNS:
+            if column in insert.columns:
+                index = list(insert.columns).index(column)
+                ids.update(_text(row[index]) for row in insert.rows if row[index] is not None)
+    return frozenset(ids)
+
+
+def _text(value: Any) -> str:
+    # Record keys are bytes in dead letters (``original_key``); ids are strings elsewhere.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 class _Stopping(Exception):
