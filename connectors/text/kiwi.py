@@ -49,10 +49,13 @@ class KiwiTokenizer:
 
     def tokenize(self, texts: Sequence[str]) -> list[list[Token]]:
         kiwi = self._analyser()
-        return [
-            [
-                Token(t.form, _KINDS.get(str(t.tag).split("-")[0], "other"))
-                for t in kiwi.tokenize(text)
-            ]
-            for text in texts
-        ]
+        return [[_token(t.form, str(t.tag)) for t in kiwi.tokenize(text)] for text in texts]
+
+
+def _token(form: str, tag: str) -> Token:
+    kind = _KINDS.get(tag.split("-")[0], "other")
+    if kind == "number":
+        # In Latin-script text kiwipiepy keeps a sentence's full stop on a number ("1969."):
+        # the number is what a question would match.
+        form = form.rstrip(".,")
+    return Token(form, kind)
