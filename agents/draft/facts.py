@@ -143,6 +143,7 @@ class Retriever:
         answer = problem["choices"][problem["answer_index"]]
         tokens = self.tokenizer.tokenize([f"{question} {answer}", question, answer, *texts])
         query_terms, question_terms = key_terms(tokens[0]), key_terms(tokens[1])
+        names = key_terms([t for t in tokens[1] if t.kind in ("name", "number", "latin")])
         answer_terms = key_terms(tokens[2])
         passage_terms = [key_terms(t) for t in tokens[3:]]
         lexical_scores = bm25(query_terms, passage_terms)
@@ -168,6 +169,7 @@ class Retriever:
                     coverage(query_terms, terms, cross_script=foreign),
                     answer_share(answer, answer_terms, text, terms, foreign=foreign),
                     lexical_score,
+                    coverage(names, terms, cross_script=foreign) if names.weighted else 1.0,
                 )
             )
         probabilities = score(candidates, self.calibration)

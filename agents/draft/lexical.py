@@ -181,17 +181,24 @@ def key_terms(tokens: Sequence[Token]) -> Terms:
     roman: dict[str, tuple[str, ...]] = {}
     loan: dict[tuple[str, bool], tuple[str, ...]] = {}
     run: list[str] = []
+    capitals: list[bool] = []
     for token in (*tokens, Token("", "other")):
         if token.kind == "latin" and token.form.isalpha():
             run.append(token.form.casefold())
+            capitals.append(token.form[:1].isupper())
         elif token.form != "-" and run:
             # "An Jung-geun" arrives as An / Jung / - / geun: its joined runs are name candidates.
             for start in range(len(run)):
                 for end in range(start + 1, min(start + 4, len(run) + 1)):
                     words = tuple(_stem(w) for w in run[start:end])
                     roman.setdefault("".join(run[start:end]), words)
-                    loan.setdefault((skeleton("".join(run[start:end])), False), words)
-            run = []
+                    # A transcription is of one word ("bishop") or of a name ("Vatican City"):
+                    # joined common words ("an iceberg") only match by accident.
+                    if (end - start == 1 or all(capitals[start:end])) and (
+                        words[0] not in ENGLISH_STOPWORDS
+                    ):
+                        loan.setdefault((skeleton("".join(run[start:end])), False), words)
+            run, capitals = [], []
         if token.kind == "other":
             continue
         if token.kind == "number":

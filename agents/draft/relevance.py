@@ -12,6 +12,8 @@ that mean the same for every question, and a logistic model fitted on the evalua
   (``agents.draft.lexical``), and that share's margin;
 - the share of the *answer's* key terms it contains: a passage that never names the answer
   rarely explains it ("Who was the first woman in space?" is not answered by Gagarin's);
+- the share of the question's names and numbers it contains (1 when the question has
+  none): "설악산은 어느 도에 있나요?" is not answered by a passage that only says 강원도;
 - its BM25 score over the analyser's morphemes (``lexical.bm25``, document frequencies over
   the question's candidates), relative to the best candidate's: the lexical half of the
   hybrid ranking.
@@ -36,6 +38,7 @@ FEATURES = (
     "lex_margin",
     "answer",
     "bm25",
+    "names",
 )
 
 
@@ -53,6 +56,7 @@ class Candidate:
     lexical: float
     answer: float = 0.0
     bm25: float = 0.0  # raw score; the feature is relative to the best of its kind
+    names: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ def features(candidate: Candidate, rivals: Sequence[Candidate]) -> tuple[float, 
         margin(candidate.lexical, [r.lexical for r in others]),
         candidate.answer,
         candidate.bm25 / best if (best := max(r.bm25 for r in rivals)) > 0 else 0.0,
+        candidate.names,
     )
 
 

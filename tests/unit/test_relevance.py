@@ -101,6 +101,9 @@ def test_skeletons_need_three_consonants_and_a_name() -> None:
     # a common noun is not a transcription: 시간 ("skn") must not meet "sign"
     sign = key_terms(_tokens("a sign"))
     assert coverage(key_terms([Token("시간", "noun")]), sign, cross_script=True) == 0.0
+    # joined common words are not a name: 앙부일구 ("nkpk") must not meet "an iceberg"
+    iceberg = key_terms(_tokens("after striking an iceberg"))
+    assert coverage(key_terms([Token("앙부일구", "name")]), iceberg, cross_script=True) == 0.0
 
 
 @pytest.mark.parametrize(
