@@ -14,6 +14,7 @@ import sys
 BENCHES = {
     "api": "tests.bench.api_bench",
     "ingest": "tests.bench.ingest_bench",
+    "status": "tests.bench.status_load_bench",  # GET /v1/problems/{id} at 200/s while ingesting
     "vector": "tests.bench.vector_bench",
     "content": "tests.bench.content_bench",
     "render": "tests.bench.shorts_bench",  # render time, voices, captions, motion, sound
