@@ -276,9 +276,8 @@ async def _measure(
         f"max {max(latencies) * 1000:.1f} ms\n"
         f"  ingesting meanwhile: {events} events produced ({events / wall:.0f}/s), "
         f"{stream.failed} not acknowledged by the broker\n"
-        f"  factory process CPU {factory_cpu / wall:.2f} cores ({idle_rate:.2f} before the load):"
-        f" {(factory_cpu - idle_rate * wall) / len(latencies) * 1000:.1f} ms per GET above that"
-        f" (ingestion included); whole machine busy "
+        f"  factory process CPU {factory_cpu / wall:.2f} cores ({idle_rate:.2f} in the 3 s before,"
+        f" without GETs or ingestion); whole machine busy "
         f"{machine_busy / wall:.2f} of {os.cpu_count()} cores, this load generator "
         f"{client_cpu / wall:.2f}",
         flush=True,
