@@ -387,7 +387,11 @@ async def test_the_sinks_inserts_do_not_wait_for_an_analyst_query(tmp_path: Path
         inserts = time.monotonic() - started
         assert not heavy.done()  # the analyst query was running all along
         # chdb's thread executing it runs at the analyst profile's nice (os_thread_priority).
-        assert ("QueryPullPipeEx", 19) in _thread_nice_values()
+        # /proc has no event to await: look until the query has reached its executing thread.
+        deadline = time.monotonic() + 2.0
+        while ("QueryPullPipeEx", 19) not in (seen := _thread_nice_values()):
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.05)
         assert inserts < 1.0, f"5 inserts took {inserts:.2f}s beside an analyst query"
         with pytest.raises(ClickHouseError) as stopped:
             await heavy
