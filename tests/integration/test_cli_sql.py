@@ -14,7 +14,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from factory.clickhouse_http import AnalystEndpoint
 from tests.analyst_server import sample_events, serving
 from warehouse import dashboards
 
@@ -154,7 +153,6 @@ async def test_url_with_credentials_reaches_the_same_interface(
     tmp_path: Path,
 ) -> None:
     async with serving(tmp_path / "data", sample_events(1)) as (endpoint, _):
-        endpoint: AnalystEndpoint
         code, out, err = await munjero(
             tmp_path / "elsewhere", "sql", "SELECT currentDatabase()", "--format", "tsv",
             "--url", endpoint.url_with_credentials,

@@ -120,13 +120,14 @@ async def test_clickhouse_connect_insert_is_refused_with_the_readonly_code(
     def run() -> list[int]:
         client = _client(endpoint, database=DB)
         codes = []
+        attempts: list[Callable[[], Any]] = [
+            lambda: client.insert("dead_letters", [["x"]], column_names=["event_id"]),
+            lambda: client.command("DROP TABLE dead_letters"),
+            lambda: client.command("ALTER TABLE dead_letters DELETE WHERE 1"),
+            lambda: client.command("CREATE TABLE t (a Int8) ENGINE = Memory"),
+        ]
         try:
-            for attempt in (
-                lambda: client.insert("dead_letters", [["x"]], column_names=["event_id"]),
-                lambda: client.command("DROP TABLE dead_letters"),
-                lambda: client.command("ALTER TABLE dead_letters DELETE WHERE 1"),
-                lambda: client.command("CREATE TABLE t (a Int8) ENGINE = Memory"),
-            ):
+            for attempt in attempts:
                 with pytest.raises(DatabaseError) as refused:
                     attempt()
                 codes.append(int(getattr(refused.value, "code", 0) or 0))

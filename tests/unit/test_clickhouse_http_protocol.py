@@ -7,7 +7,7 @@ import json
 import zlib
 from pathlib import Path
 
-import lz4.frame
+import lz4.frame  # type: ignore[import-untyped]  # no stubs ship with lz4
 import pytest
 from backports import zstd
 
