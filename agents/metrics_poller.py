@@ -104,6 +104,7 @@ class MetricsPoller:
         *,
         idle_check_s: float = 30.0,
         time_scale: float = 1.0,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         """``clock`` tells wall-clock time; ``time_scale`` is the channel's seconds per wall
         second (the simulator's speed; 1 on YouTube), see ``agents.metrics_schedule``."""
@@ -117,6 +118,9 @@ class MetricsPoller:
         self.idle_check_s = idle_check_s
         self.wake = asyncio.Event()
         self.observed = 0
+        # True once the worker stops and closes the channel under us: a failure then is the
+        # stop's, not the channel's, and is no ERROR (the due windows are polled after restart).
+        self.stopping = stopping
 
     async def step(self, short: ShortPublished) -> list[Emit]:
         await asyncio.to_thread(self.schedule.add, short)
@@ -149,6 +153,8 @@ class MetricsPoller:
             try:
                 soonest = await self.poll_due()
             except Exception:  # the source is down: try again shortly, never stop polling
+                if self.stopping():
+                    return
                 log.exception("metrics polling failed; retrying")
                 soonest = None
             sleeper = asyncio.ensure_future(

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 class Resources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Set by the worker as its stop begins, before anything here is closed.
+        self.stopping = False
         self._store: VectorStore | None = None
         self._embedder: Embedder | None = None
         self._cross_embedder: Embedder | None = None

@@ -136,6 +136,7 @@ def build_metrics_poll(ctx: StepContext) -> BuiltStep:
         await ctx.emit_now(emits)
 
     poller = MetricsPoller(
-        schedule, r.analytics_source, r.clock, publish, time_scale=r.channel_time_scale
-    )
+        schedule, r.analytics_source, r.clock, publish, time_scale=r.channel_time_scale,
+        stopping=lambda: r.stopping,
+    )  # fmt: skip
     return BuiltStep(poller.step, background=[poller.run])

@@ -72,12 +72,14 @@ def bind_step(
     bind(app, processor)
     for task in built.background:
         app.task(task)
-    if built.closers:
 
-        @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
-        async def _close(sender: Any, *args: Any, **kwargs: Any) -> None:
-            for close in built.closers:
-                await close()
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
+    async def _close(sender: Any, *args: Any, **kwargs: Any) -> None:
+        # First mark the stop, then close: a step that then fails on a closed resource is
+        # abandoned (redelivered after the restart), never retried or dead-lettered.
+        processor.stopping = resources.stopping = True
+        for close in built.closers:
+            await close()
 
     return processor
 
@@ -110,6 +112,9 @@ def build_worker_app(
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types receivers narrowly
     async def _close_clients(sender: Any, *args: Any, **kwargs: Any) -> None:
         # Faust stops consumers first; our producer and registry client are ours to close.
+        resources.stopping = True
+        for processor in processors:
+            processor.stopping = True  # what fails from here on is the stop's doing
         await publisher.stop()
         await registry.close()
         await resources.close()

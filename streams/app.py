@@ -50,6 +50,20 @@ class HoldingStream(faust.Stream[Any]):
     """
 
     held = False
+    _enable_acks = True
+
+    # Faust's ``__aiter__`` inlines its ack (it reads ``enable_acks`` per event, not ``ack``):
+    # once ``take_events`` is finalised it restores ``enable_acks``, and the stream's passive
+    # iteration, still running until the worker stops, would ack every event it reads next
+    # without processing it. Measured by chaos scenario i (SIGTERM): 219 of 400 problems were
+    # committed undrafted. A held stream reports acks disabled, so nothing more is acked.
+    @property
+    def enable_acks(self) -> bool:
+        return self._enable_acks and not self.held
+
+    @enable_acks.setter
+    def enable_acks(self, value: bool) -> None:
+        self._enable_acks = value
 
     async def ack(self, event: Any) -> bool:
         if self.held:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 from opentelemetry.trace import Span
 
@@ -116,6 +116,10 @@ class StepProcessor:
         self.counts: dict[str, int] = {"ok": 0, "retry": 0, "dlq": 0}
         # The consumer group (span attribute); ``bind`` sets it from the Faust app.
         self.group = ""
+        # Set when the worker begins to stop (before its resources close): from then on a
+        # failure is the stop's doing, not the event's, and the batch is abandoned unacked.
+        self.stopping = False
+        self.abandoned = asyncio.Event()  # set once a batch was given up to the stop
         # Metric children resolved once: labels are this agent and its event topic.
         self._in = metrics.EVENTS_IN.labels(agent, spec.name)
         self._seconds = metrics.PROCESSING_SECONDS.labels(agent, spec.name)
@@ -190,6 +194,10 @@ class StepProcessor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.stopping:
+                    # A closed vector store or producer mid-step: an interruption, not a
+                    # verdict; the event is read again after the restart.
+                    await self._abandon(describe(exc))
                 tracing.mark_error(span, exc)
                 route = route_failure(
                     self.spec,
@@ -283,10 +291,21 @@ class StepProcessor:
                 await self.publisher.publish_many(payload)
                 return
             except Exception as exc:
+                if self.stopping:  # the producer is closing with the worker: give the batch up
+                    await self._abandon(str(exc))
                 log.warning("cannot publish %d record(s) yet (%s); retrying in %.1fs",
                             len(payload), exc, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _abandon(self, why: str) -> NoReturn:
+        """Give the batch up to the stop: wait, unacked, for the worker to cancel this agent.
+        Raising instead would read as an agent crash to Faust (an ERROR line and a restarted
+        actor) before its stop reaches the agents."""
+        log.info("%s stopping: batch abandoned unacked (%s); it is redelivered", self.agent, why)
+        self.abandoned.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable: only a cancellation ends the wait")
 
     async def _until_available(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, repeated while the infrastructure it needs is unreachable (the schema

@@ -1,4 +1,4 @@
-"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f|g [--full]``.
+"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f|g|i [--full]``.
 
 Starts a private embedded broker (scenario b starts and restarts its own) and schema registry in
 a work directory, runs the scenario (``tests.chaos.scenarios``; e runs the schemathesis test) and
@@ -58,7 +58,13 @@ def _f(s: Settings, work: Path, full: bool) -> Coroutine[Any, Any, Report]:
     return scenarios.scenario_f(s, work, seconds=1800 if full else 60)
 
 
-RUNNERS: dict[str, Runner] = {"a": _a, "b": _b, "c": _c, "d": _d, "f": _f}
+def _i(s: Settings, work: Path, full: bool) -> Coroutine[Any, Any, Report]:
+    if full:
+        return scenarios.scenario_i(s, work, problems=5000, terms=10, renders=200, timeout=1800)
+    return scenarios.scenario_i(s, work, problems=400, terms=2, renders=12, timeout=240)
+
+
+RUNNERS: dict[str, Runner] = {"a": _a, "b": _b, "c": _c, "d": _d, "f": _f, "i": _i}
 
 
 def run_e(full: bool) -> int:

@@ -37,7 +37,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +101,12 @@ def spawn(settings: Settings, group: str, log: Path, *, faulty_rate: float | Non
 def sigkill(proc: Proc) -> None:
     proc.kill()
     proc.wait()
+
+
+def sigterm(proc: Proc) -> None:
+    """What Kubernetes does to a pod it replaces: SIGTERM, then wait for the exit (its grace
+    period; a worker that overstays it is SIGKILLed, as the kubelet would)."""
+    stop_processes([proc], timeout=30.0)
 
 
 # Kafka helpers ----------------------------------------------------------------------------
@@ -278,8 +284,10 @@ async def scenario_a(
     publish_kills: int,
     seed: int = 7,
     timeout: float = 600,
+    stop: Callable[[Proc], None] = sigkill,
+    name: str = "a",
 ) -> Report:
-    report = Report("a")
+    report = Report(name)
     rng = random.Random(seed)
     k = settings.draft_variants_per_problem
     async with factory(settings) as f:
@@ -289,7 +297,7 @@ async def scenario_a(
         started = time.monotonic()
         report.figures["content kills"] = await _kill_while(
             settings, "content", work, thresholds, total, settings.topic("scripts.drafted"),
-            timeout,
+            timeout, stop,
         )  # fmt: skip
         report.figures["content seconds"] = round(time.monotonic() - started, 1)
 
@@ -298,7 +306,7 @@ async def scenario_a(
         started = time.monotonic()
         report.figures["publish kills"] = await _kill_while(
             settings, "publish", work, thresholds, renders, settings.topic("shorts.published"),
-            timeout,
+            timeout, stop,
         )  # fmt: skip
         report.figures["publish seconds"] = round(time.monotonic() - started, 1)
 
@@ -326,9 +334,11 @@ async def _kill_while(
     total: int,
     output_topic: str,
     timeout: float,
+    stop: Callable[[Proc], None] = sigkill,
 ) -> int:
-    """Run ``group``; SIGKILL it (and restart it) each time the distinct outputs pass the next
-    threshold; return once ``total`` distinct outputs exist. Returns the kills made."""
+    """Run ``group``; stop it with ``stop`` (SIGKILL by default) and start it again each time
+    the distinct outputs pass the next threshold; return once ``total`` distinct outputs
+    exist. Returns the stops made."""
     counter = DistinctCounter(settings.kafka_bootstrap_servers or "", output_topic)
     await counter.start()
     proc = spawn(settings, group, work / f"{group}-0.log")
@@ -337,7 +347,7 @@ async def _kill_while(
     try:
         for threshold in thresholds:
             await counter.until(threshold, timeout=deadline - time.monotonic())
-            sigkill(proc)
+            await asyncio.to_thread(stop, proc)
             kills += 1
             proc = spawn(settings, group, work / f"{group}-{kills}.log")
         await counter.until(total, timeout=deadline - time.monotonic())
@@ -380,6 +390,21 @@ async def _produce_renders(f: Factory, work: Path, count: int) -> list[str]:
         render_ids.append(render["render_id"])
     await f.producer.publish_many(batch, timeout=30)
     return render_ids
+
+
+# i. Rolling restart ---------------------------------------------------------------------
+
+
+async def scenario_i(
+    settings: Settings, work: Path, *, problems: int, terms: int, renders: int, timeout: float
+) -> Report:
+    """Scenario a's stream and audit, each worker group SIGTERMed ``terms`` times in turn as a
+    Kubernetes rolling restart does (the render group's stop, which abandons a render in
+    flight, is tests/integration/test_stop_abandons_render.py)."""
+    return await scenario_a(
+        settings, work, problems=problems, kills=terms, renders=renders, publish_kills=terms,
+        timeout=timeout, stop=sigterm, name="i (SIGTERM, rolling restart)",
+    )  # fmt: skip
 
 
 # b. Broker restart ------------------------------------------------------------------------

@@ -15,7 +15,12 @@ import pytest
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic
-from streams.errors import BrokerUnavailableError, RegistryUnavailableError, ValidationError
+from streams.errors import (
+    BrokerUnavailableError,
+    RegistryUnavailableError,
+    ValidationError,
+)
+from streams.ports.vectors import VectorStoreUnavailableError
 from streams.processor import Emit, StepProcessor
 from streams.routing import Message
 from streams.settings import Settings
@@ -167,4 +172,36 @@ async def test_cancellation_propagates_and_publishes_nothing(settings: Settings)
     with pytest.raises(asyncio.CancelledError):
         await task
     assert publisher.sent == []
+    assert proc.counts == {"ok": 0, "retry": 0, "dlq": 0}
+
+
+async def _abandoned(proc: StepProcessor, msg: Message) -> None:
+    """The batch waits, unacked, until the stopping worker cancels it; nothing is published."""
+    task = asyncio.create_task(proc.process_batch([msg]))
+    async with asyncio.timeout(5):
+        await proc.abandoned.wait()
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_step_failing_while_the_worker_stops_is_abandoned_not_routed(
+    settings: Settings,
+) -> None:
+    # The worker began to stop and closed the vector store under a running step: whatever
+    # that step raises says nothing about the event.
+    step = Step(VectorStoreUnavailableError("failed to open WAL: WouldBlock"))
+    proc, _, publisher, msg = await _setup(settings, step)
+    proc.stopping = True
+    await _abandoned(proc, msg)
+    assert publisher.sent == []  # no retry tier, no dead letter
+    assert proc.counts == {"ok": 0, "retry": 0, "dlq": 0}
+
+
+async def test_a_closed_producer_while_stopping_gives_the_batch_up(settings: Settings) -> None:
+    proc, _, publisher, msg = await _setup(settings, Step())
+    publisher.down = 10**9  # ProducerClosed: it never comes back in this process
+    proc.stopping = True
+    await _abandoned(proc, msg)  # not retried forever: the stop is not held up
     assert proc.counts == {"ok": 0, "retry": 0, "dlq": 0}
