@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # (``munjero api``): its status cache keeps a document this long. 0: no cache. ``munjero up``
     # empties the cache as the sink lands rows instead (services/api/status_cache.py).
     api_status_cache_ttl_s: float = Field(default=2.0, ge=0)
+    # Signs dashboard login sessions; every API replica needs the same one. Unset: generated once
+    # in ``data_dir/dashboard-session.key`` (one machine).
+    dashboard_session_secret: SecretStr | None = Field(default=None, min_length=32)
 
     # Vector store. Unset URL -> the embedded qdrant-edge engine under ``data_dir/qdrant``.
     qdrant_url: str | None = None

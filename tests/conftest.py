@@ -57,6 +57,7 @@ def settings(broker_bootstrap: str, namespace: str, tmp_path: Path, voice_dir: P
         topic_namespace=namespace,
         data_dir=tmp_path / "data",
         retry_delay_factor=0.01,
+        clickhouse_http_port=0,  # tests run side by side: never the fixed 8123
         tts="espeak",
         tts_cache_dir=voice_dir / "cache",
         tts_model_dir=voice_dir / "models",

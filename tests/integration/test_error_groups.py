@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.datastructures import Headers
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
 from observability.clickhouse_traces import LOGS_TABLE
 from observability.error_groups import ERROR_GROUPS_SQL, backfill_sql, error_groups_statements
 from observability.logs import LOG_COLUMNS, log_doc, log_row
+from services.api.auth import ApiKeyStore
 from services.api.dashboard import DashboardDeps, dashboard_routes
 from streams.telemetry.errors import FINGERPRINT_ATTRIBUTE, exception_attributes
 
@@ -149,16 +149,17 @@ async def test_errors_group_by_fingerprint_and_redelivery_counts_once(
 
 
 async def test_the_dashboard_shows_the_groups_and_copes_without_the_table(
-    warehouse: ChdbWarehouse,
+    warehouse: ChdbWarehouse, tmp_path: Path
 ) -> None:
-    def allow(headers: Headers, scope: str) -> object:
-        return object()
-
+    keys = ApiKeyStore.load(tmp_path / "keys.json")
+    auth = {"Authorization": f"Bearer {keys.create_key('ops', ['dashboard:read'])}"}
     await ensure_schema(warehouse, DB)
     app = FastAPI()
-    dashboard_routes(app, DashboardDeps(warehouse=warehouse, database=DB), allow)
+    dashboard_routes(app, DashboardDeps(warehouse=warehouse, database=DB), keys)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://dashboard", headers=auth
+    ) as client:
         # A data directory from before error tracking: an empty panel, not a 500.
         page = await client.get("/dashboard")
         assert page.status_code == 200

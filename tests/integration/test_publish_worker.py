@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,10 @@ async def test_published_once_and_observed_at_every_window(
     assert impressions[-1] > 0
     assert all(s["simulated"] for s in snaps)
     assert all(s["arm_id"] == render["arm_id"] for s in snaps)
+    # Wall-clock times only: a simulated week passed, but nothing lands in the future.
+    now = datetime.now(UTC)
+    assert short["published_at"] <= now
+    assert all(short["published_at"] <= s["observed_at"] <= now for s in snaps)
+    assert [by_window[w]["simulated_age_seconds"] for w in WINDOWS] == [
+        3600, 6 * 3600, 24 * 3600, 72 * 3600, 7 * 24 * 3600,
+    ]  # fmt: skip
