@@ -185,3 +185,41 @@ def test_the_sink_names_problems_scripts_shorts_and_dead_letter_keys() -> None:
         Insert("db.experiments_updated", ("event_id", "experiment_id"), [("e6", "x")], "t"),
     ]
     assert landed_ids(inserts) == {"p1", "s1", "s2", "h1", "s3"}
+
+
+async def test_a_landing_rereads_a_polled_problem_once_and_its_polls_share_that_read() -> None:
+    reader = CountingReader()
+    reader.docs["p1"] = _doc("p1", ("s1", None))
+    cache = CachedStatusReader(reader, ttl_s=None)
+    await cache.problem_status("p1")
+    reader.docs["p1"] = _doc("p1", ("s1", None), step="rendered")
+    reader.hold = True
+    cache.invalidate({"s1"})  # the render of s1 landed: p1 is read again at once
+    await reader.started.wait()
+    polls = [asyncio.create_task(cache.problem_status("p1")) for _ in range(3)]
+    await asyncio.sleep(0)
+    reader.release.set()
+    assert [(await p)["last_step"] for p in polls] == ["rendered"] * 3
+    assert reader.reads == 2
+    reader.hold = False
+    assert (await cache.problem_status("p1"))["last_step"] == "rendered"
+    assert reader.reads == 2
+
+
+async def test_a_shared_read_overtaken_by_a_landing_is_read_again_by_those_who_came_after() -> None:
+    """p1 is not kept yet, so a landing keyed by its short cannot be traced to it at once."""
+    reader = CountingReader()
+    reader.docs["p1"] = _doc("p1", ("s1", "h1"))
+    cache = CachedStatusReader(reader, ttl_s=None)
+    reader.hold = True
+    first = asyncio.create_task(cache.problem_status("p1"))
+    await reader.started.wait()
+    cache.invalidate({"h1"})  # metrics of h1 landed while the read ran
+    second = asyncio.create_task(cache.problem_status("p1"))
+    await asyncio.sleep(0)
+    reader.docs["p1"] = _doc("p1", ("s1", "h1"), step="measured")
+    reader.release.set()
+    assert (await first)["last_step"] == "drafted"  # asked before the landing
+    assert (await second)["last_step"] == "measured"
+    assert reader.reads == 2
+    assert len(cache) == 1
