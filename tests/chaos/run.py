@@ -82,7 +82,7 @@ def run_g(full: bool, work: Path | None) -> int:
     with ExitStack() as stack:
         work = work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
-        problems, stops = (300, 10) if full else (2, 2)
+        problems, stops = (300, 10) if full else (1, 2)
         report = asyncio.run(
             scenario_g(work, problems=problems, stops=stops, timeout=4 * 3600 if full else 900)
         )

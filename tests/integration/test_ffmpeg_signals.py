@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ from streams.ports.render import RenderCrashedError, RenderRejectedError
 from tests.integration.kafka_helpers import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def sigint_not_ignored() -> Iterator[None]:
+    """A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+    across exec: ffmpeg would never see the test's SIGINT. Run as a foreground job would."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _pid_with(token: str) -> int | None:
@@ -43,8 +55,9 @@ async def _interrupted(sig: signal.Signals, *, after_handler: bool) -> BaseExcep
     token = uuid.uuid4().hex
     args = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-f", "lavfi", "-i", "sine=frequency=440:duration=120", "-metadata", f"title={token}",
-        "-f", "null", "-",
+        # -re: at the input's own pace, so ffmpeg is still running when the signal comes
+        "-re", "-f", "lavfi", "-i", "sine=frequency=440:duration=120",
+        "-metadata", f"title={token}", "-f", "null", "-",
     ]  # fmt: skip
     task = asyncio.create_task(ffmpeg.run(args, timeout_s=60))
     found: list[int] = []

@@ -175,6 +175,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "comments": 17,
         "subscribers_gained": 9,
         "simulated": True,
+        "simulated_age_seconds": 86_400,
     },
     "ExperimentUpdated": {
         "meta": meta("6e7f8091-0000-5000-8000-000000000006"),
