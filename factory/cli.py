@@ -198,8 +198,9 @@ def doctor(
         raise typer.Exit(2) from None
     report = answer.json()
     table = Table(title=f"munjero doctor: {base} is {report.get('status', '?')}")
-    for column in ("check", "status", "latency ms", "detail"):
+    for column in ("check", "status", "latency ms"):
         table.add_column(column)
+    table.add_column("detail", overflow="fold")  # a failing check's reason, whole
     for name, check in report.get("checks", {}).items():
         _doctor_row(table, name, check)
         for worker, checks in (check.get("details") or {}).items():
@@ -219,7 +220,7 @@ def _doctor_row(table: Table, name: str, check: dict[str, object]) -> None:
         name,
         f"[{colour}]{status}[/]",
         str(check.get("latency_ms", "")),
-        str(check.get("error", ""))[:120],
+        str(check.get("error", "")),
     )
 
 

@@ -228,3 +228,35 @@ def test_the_readme_key_commands_run(data_dir: Path) -> None:
         assert code == 0, (line, err)
         if words[:2] in (["keys", "create"], ["keys", "rotate"]):
             key_id = out.strip().split("_")[1]  # the next line works on the key just printed
+
+
+def test_doctor_prints_a_failing_checks_reason_whole(data_dir: Path) -> None:
+    import http.server
+    import threading
+
+    reason = "render worker: chromium did not launch: " + "x" * 180 + " END-OF-REASON"
+
+    class NotReady(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            check = {"status": "error", "error": reason, "latency_ms": 3.0}
+            body = json.dumps({"status": "not ready", "checks": {"workers": check}}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotReady)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, out, _ = run(data_dir, "doctor", "--url", url)
+    finally:
+        server.shutdown()
+    assert code == 1
+    # Folded over lines when the terminal is narrow, never cut.
+    assert "chromium did not launch" in out
+    assert "END-OF-REASON" in out
