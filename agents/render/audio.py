@@ -16,6 +16,9 @@ from streams.ports.render import RenderRejectedError
 from streams.ports.tts import SAMPLE_WIDTH, Pcm, Speech, read_pcm, write_wav
 
 TRUE_PEAK_DB = -1.5
+# Gain passes at most, and how close to the target a pass must land to stop.
+NORMALISE_PASSES = 3
+NORMALISE_TOLERANCE_LU = 0.5
 OUTPUT_RATE = 48_000
 # TTS WAVs carry no channel layout, so ffmpeg cannot up-mix them by name: copy the one channel.
 _VOICE_TO_STEREO = "pan=stereo|c0=c0|c1=c0"

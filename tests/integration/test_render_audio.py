@@ -128,3 +128,32 @@ async def test_the_brand_logo_is_served_and_nothing_else_loads(tmp_path: Path) -
     assert width == 72  # the image really loaded from our asset route
     (_, box), *_ = boxes
     assert box.height == 72
+
+
+async def test_a_peaky_mix_is_brought_to_the_target_despite_the_limiter(tmp_path: Path) -> None:
+    """Quiet speech-like noise under loud clicks (the countdown's ticks): the gain to -14 LUFS
+    drives the clicks into the limiter, which takes back loudness; one pass lands short."""
+    from agents.render.pipeline import normalise
+    from connectors.media.ffmpeg import Ffmpeg
+
+    rate, seconds = 48_000, 20
+    rng = np.random.default_rng(7)
+    signal = rng.normal(0.0, 0.02, rate * seconds)  # noise some 20 dB under the target
+    signal[:: rate // 4] = 0.99  # four full-scale clicks a second
+    pcm = (np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes()
+    mixed, final = tmp_path / "mixed.wav", tmp_path / "final.wav"
+    mixed.write_bytes(write_wav(Pcm(pcm, rate)))
+
+    # What one pass gives (the old behaviour): short of the target by more than the gate allows.
+    _, err = await ffmpeg.run_full(audio.measure_args(mixed), timeout_s=60)
+    measured, _ = audio.parse_ebur128(err.decode())
+    _, err = await ffmpeg.run_full(
+        audio.normalise_args(mixed, final, audio.gain_db(measured, -14.0)), timeout_s=60
+    )
+    one_pass, _ = audio.parse_ebur128(err.decode())
+    assert one_pass < -14.0 - audio.NORMALISE_TOLERANCE_LU
+
+    lufs = await normalise(Ffmpeg(), mixed, final, -14.0, 60)
+    assert lufs == pytest.approx(-14.0, abs=audio.NORMALISE_TOLERANCE_LU)
+    _, err = await ffmpeg.run_full(audio.measure_args(final), timeout_s=60)
+    assert audio.parse_ebur128(err.decode())[0] == pytest.approx(lufs, abs=0.2)
