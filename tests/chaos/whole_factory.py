@@ -99,6 +99,7 @@ class Up:
                 line = raw.decode(errors="replace").rstrip("\n")
                 self.lines.append(line)
                 out.write(line + "\n")
+                out.flush()  # readable while the factory runs
                 found = re.search(r"API key \(dev\)\s+(\S+)", line)
                 if found:
                     self.key = found.group(1)
