@@ -191,6 +191,15 @@ class RenderCompleted(TypedDict):
     title: str
     # suggested video description (question and choices)
     description: str
+    # the TTS engine that spoke the narration (empty: not recorded, renders before v3)
+    voice: str
+    # why the voices before it in the chain did not speak, e.g. 'google-cloud-tts: Google TTS
+    # answered HTTP 503: ...'; null when the first voice spoke
+    voice_fallback_reason: str | None
+    # the SubRip caption file's key in the artifact store (empty: none)
+    caption_srt_key: str
+    # the WebVTT caption file's key in the artifact store (empty: none)
+    caption_vtt_key: str
 
 
 class ShortPublished(TypedDict):

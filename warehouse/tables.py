@@ -60,6 +60,7 @@ LOW_CARDINALITY = frozenset(
         "cta_style",
         "writer",
         "template_version",
+        "voice",
         "platform",
         "window",
         "metric",

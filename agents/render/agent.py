@@ -131,6 +131,10 @@ class RenderStep:
             "language": script["language"],
             "title": video_title(script),
             "description": video_description(script),
+            "voice": result.voice,
+            "voice_fallback_reason": result.voice_fallback or None,
+            "caption_srt_key": result.srt.key if result.srt else "",
+            "caption_vtt_key": result.vtt.key if result.vtt else "",
         }
         log.info(
             "rendered %s (%.1f s of video) in %d ms%s",
@@ -140,7 +144,8 @@ class RenderStep:
             " (cache hit)" if result.cache_hit else "",
         )
         if result.voice_fallback:
-            # The event schema has no voice field yet: the log (and the trace) say who spoke.
+            # On the event too (voice_fallback_reason); the warning makes a provider outage
+            # visible in the worker's log while it lasts.
             log.warning(
                 "render %s spoken by %s after fallback: %s",
                 completed["render_id"],

@@ -49,6 +49,7 @@ CONTENT_FIELDS = (
     "answer_index", "answer_reveal", "explanation", "cta",
 )  # fmt: skip
 SAMPLE_SIZE = (108, 192)
+SRT_NAME, VTT_NAME = "short.srt", "short.vtt"  # the caption files, beside short.mp4
 Record = Mapping[str, Any]
 StoryboardHook = Callable[[StoredArtifact, int], Awaitable[None]]
 
@@ -138,7 +139,7 @@ class Renderer:
         digest = self.cache_digest(script)
         video_key = content_key("renders", digest, "short.mp4")
         manifest_key = content_key("renders", digest, "manifest.json")
-        cached = await self._cached(video_key, manifest_key)
+        cached = await self._cached(digest, video_key, manifest_key)
         if cached is not None:
             return cached
         marks: dict[str, int] = {}
@@ -246,8 +247,8 @@ class Renderer:
         track)."""
         stored = []
         for name, text, kind in (
-            ("short.srt", captions.srt(groups), "application/x-subrip"),
-            ("short.vtt", captions.vtt(groups), "text/vtt"),
+            (SRT_NAME, captions.srt(groups), "application/x-subrip"),
+            (VTT_NAME, captions.vtt(groups), "text/vtt"),
         ):
             path = work / name
             path.write_text(text, encoding="utf-8")
@@ -286,11 +287,17 @@ class Renderer:
             timeout_s=self.config.timeout_s,
         )
 
-    async def _cached(self, video_key: str, manifest_key: str) -> RenderResult | None:
+    async def _cached(self, digest: str, video_key: str, manifest_key: str) -> RenderResult | None:
         video = await self.store.head(video_key)
         if video is None or await self.store.head(manifest_key) is None:
             return None
         manifest = json.loads(await self.store.get_bytes(manifest_key))
+        # The caption files sit beside the video under the same digest; renders stored before
+        # captions were exported have none, and their event then names none.
+        srt, vtt = await together(
+            self.store.head(content_key("renders", digest, SRT_NAME)),
+            self.store.head(content_key("renders", digest, VTT_NAME)),
+        )
         return RenderResult(
             video=video,
             duration=float(manifest["duration"]),
@@ -299,6 +306,12 @@ class Renderer:
             render_ms=int(manifest["render_ms"]),
             template_version=str(manifest["template_version"]),
             cache_hit=True,
+            srt=srt,
+            vtt=vtt,
+            # The video's audio is the voice that spoke when it was rendered: a cache hit
+            # reports that voice and its fallback, not today's chain.
+            voice=str(manifest.get("voice") or ""),
+            voice_fallback=str(manifest.get("voice_fallback") or ""),
         )
 
     async def _soundtrack(self, work: Path, duration: float) -> tuple[Path, float]:

@@ -309,3 +309,47 @@ def test_strimzi_topics_cover_the_catalogue() -> None:
         assert doc["spec"]["partitions"] == spec.partitions
         assert doc["spec"]["replicas"] == spec.replicas
         assert {k: str(v) for k, v in doc["spec"]["config"].items()} == spec.config()
+
+
+def test_the_voice_fallback_reason_is_queryable_after_ingest(
+    tmp_path: Path, chdb_memory: ChdbWarehouse
+) -> None:
+    """RenderCompleted v3's voice columns through ClickHouse's Avro decoder into the raw table:
+    analysts can count fallbacks (``voice_fallback_reason IS NOT NULL``) per voice."""
+    table = table_for_topic("renders.completed")
+    fell_back = {
+        **_sample(table.event_type),
+        "voice": "offline",
+        "voice_fallback_reason": "google-cloud-tts: Google TTS answered HTTP 503: down",
+        "caption_srt_key": "renders/ab/ab/short.srt",
+    }
+    spoke = {**_sample(table.event_type), "voice": "google-cloud-tts"}
+    spoke["meta"] = {**spoke["meta"], "event_id": "another-event"}
+    path = tmp_path / "events.avro"
+    path.write_bytes(_encode_container(table.event_type, [fell_back, spoke]))
+    structure = ", ".join(f"`{n}` {t}" for n, t in kafka_columns(table.event_type))
+    source = (
+        "(SELECT *, 'p.topic' AS _topic, toUInt64(0) AS _partition, toUInt64(0) AS _offset,"
+        " '' AS _error FROM file({path:String}, 'Avro', {structure:String}))"
+    )
+    db = "ddl_voice"
+
+    async def run() -> list[dict[str, Any]]:
+        for statement in schema_statements(db):
+            await chdb_memory.execute(statement)
+        await chdb_memory.execute(
+            f"INSERT INTO {db}.{table.name} SELECT {', '.join(select_expressions(table))}"
+            f" FROM {source}",
+            {"path": str(path), "structure": structure},
+        )
+        return await chdb_memory.query(
+            f"SELECT voice, countIf(voice_fallback_reason IS NOT NULL) AS fallbacks,"
+            f" any(caption_srt_key) AS srt FROM {db}.{table.name} GROUP BY voice ORDER BY voice"
+        )
+
+    rows = asyncio.run(run())
+    assert [(r["voice"], r["fallbacks"]) for r in rows] == [
+        ("google-cloud-tts", 0),
+        ("offline", 1),
+    ]
+    assert rows[1]["srt"] == "renders/ab/ab/short.srt"

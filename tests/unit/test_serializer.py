@@ -137,6 +137,10 @@ RECORDS: dict[str, dict[str, Any]] = {
         "language": "ko",
         "title": "이 문제 맞히면 천재!",
         "description": "대한민국의 수도는?",
+        "voice": "offline",
+        "voice_fallback_reason": "google-cloud-tts: Google TTS answered HTTP 503: unavailable",
+        "caption_srt_key": "renders/3b/3b4c5d6e/short.srt",
+        "caption_vtt_key": "renders/3b/3b4c5d6e/short.vtt",
     },
     "ShortPublished": {
         "meta": meta(

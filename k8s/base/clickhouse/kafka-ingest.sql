@@ -157,7 +157,11 @@ CREATE TABLE IF NOT EXISTS `munjero`.`kafka_renders_completed` ON CLUSTER '{clus
     `artifact_key` String,
     `language` String,
     `title` String,
-    `description` String
+    `description` String,
+    `voice` String,
+    `voice_fallback_reason` Nullable(String),
+    `caption_srt_key` String,
+    `caption_vtt_key` String
 )
 ENGINE = Kafka
 SETTINGS
@@ -708,6 +712,10 @@ SELECT
     `language` AS `language`,
     `title` AS `title`,
     `description` AS `description`,
+    `voice` AS `voice`,
+    `voice_fallback_reason` AS `voice_fallback_reason`,
+    `caption_srt_key` AS `caption_srt_key`,
+    `caption_vtt_key` AS `caption_vtt_key`,
     _topic AS `_topic`,
     toInt32(_partition) AS `_partition`,
     toInt64(_offset) AS `_offset`,
