@@ -383,7 +383,8 @@ async def _produce_renders(f: Factory, work: Path, count: int) -> list[str]:
             "duration_seconds": 1.0, "width": 108, "height": 192,
             "size_bytes": stored.size_bytes, "render_ms": 10, "template_version": "chaos",
             "cache_hit": False, "artifact_key": stored.key, "language": "ko",
-            "title": f"chaos {i}", "description": "chaos",
+            "title": f"chaos {i}", "description": "chaos", "voice": "offline",
+            "voice_fallback_reason": None, "caption_srt_key": "", "caption_vtt_key": "",
         }  # fmt: skip
         value = await f.serde.encode_async(subject_for(physical), "RenderCompleted", render)
         batch.append((physical, render["render_id"].encode(), value, ()))

@@ -52,6 +52,8 @@ async def _render_event(settings: Settings, tmp_path: Path) -> dict[str, Any]:
         "duration_seconds": 1.0, "width": 108, "height": 192, "size_bytes": stored.size_bytes,
         "render_ms": 10, "template_version": "t", "cache_hit": False, "artifact_key": stored.key,
         "language": "ko", "title": "오늘의 퀴즈 <b>", "description": "질문",
+        "voice": "offline", "voice_fallback_reason": None, "caption_srt_key": "",
+        "caption_vtt_key": "",
     }  # fmt: skip
 
 
