@@ -6,11 +6,15 @@ from __future__ import annotations
 from google.oauth2.credentials import Credentials
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
-# upload: videos.insert. readonly: videos.list / channels.list / playlistItems.list, which the
-# publisher uses for health checks and to look for a video a lost session may have created.
+# The consent the channel's refresh token needs. upload: videos.insert. readonly: videos.list /
+# channels.list / playlistItems.list, which the publisher uses for health checks and to look for
+# a video a lost session may have created. force-ssl: captions.insert / captions.list (the
+# caption track); a token without it still publishes, and its shorts go up without captions,
+# the 403 recorded (docs/decisions.md, "Caption tracks").
 SCOPES = (
     "https://www.googleapis.com/auth/youtube.upload",
     "https://www.googleapis.com/auth/youtube.readonly",
+    "https://www.googleapis.com/auth/youtube.force-ssl",
 )
 
 
@@ -30,5 +34,9 @@ def channel_credentials(
         token_uri=token_uri,
         client_id=client_id,
         client_secret=client_secret,
-        scopes=list(SCOPES),
+        # No scopes on the refresh request: it then yields every scope the token was granted.
+        # Naming a list would narrow the access token to it, and naming a scope the token was
+        # never granted (force-ssl, on tokens consented before captions) risks the refresh
+        # itself, i.e. every upload, for the sake of the caption track.
+        scopes=None,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 State = Literal["started", "uploaded"]
+CaptionState = Literal["started", "uploaded", "skipped"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -28,6 +29,17 @@ CREATE TABLE IF NOT EXISTS uploads (
     video_id TEXT,
     published_at TEXT,
     created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
+# A table of its own (not columns of ``uploads``): CREATE TABLE IF NOT EXISTS is the whole
+# migration of a ledger written before captions were uploaded.
+_CAPTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS captions (
+    idempotency_key TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('started', 'uploaded', 'skipped')),
+    caption_id TEXT,
+    reason TEXT,
     updated_at TEXT NOT NULL
 )
 """
@@ -46,6 +58,17 @@ class LedgerEntry:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class CaptionEntry:
+    """The caption track of a key: ``started`` (an insert may have reached the server),
+    ``uploaded`` (``caption_id``) or ``skipped`` (the platform refused it: ``reason``)."""
+
+    idempotency_key: str
+    state: CaptionState
+    caption_id: str | None
+    reason: str | None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -57,6 +80,7 @@ class UploadLedger:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            db.execute(_CAPTIONS_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -116,6 +140,43 @@ class UploadLedger:
             "state = 'uploaded', video_id = ?, published_at = ?, bytes_confirmed = size",
             (video_id, published_at.isoformat()),
         )
+
+    def caption(self, key: str) -> CaptionEntry | None:
+        """The caption track of ``key``, or None when no upload of it was ever attempted."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT idempotency_key, state, caption_id, reason FROM captions"
+                " WHERE idempotency_key = ?",
+                (key,),
+            ).fetchone()
+        return None if row is None else CaptionEntry(row[0], row[1], row[2], row[3])
+
+    def caption_started(self, key: str) -> None:
+        """An insert of ``key``'s track is about to be sent: from now on a restart first asks
+        the platform whether the track exists (no-op once the track is settled)."""
+        self._set_caption(key, "started", None, None)
+
+    def caption_uploaded(self, key: str, caption_id: str) -> None:
+        """The track of ``key`` is on the video: later publishes of the key send nothing."""
+        self._set_caption(key, "uploaded", caption_id, None)
+
+    def caption_skipped(self, key: str, reason: str) -> None:
+        """The platform refused the track of ``key`` for good: the short stays without it."""
+        self._set_caption(key, "skipped", None, reason)
+
+    def _set_caption(
+        self, key: str, state: CaptionState, caption_id: str | None, reason: str | None
+    ) -> None:
+        with self._connect() as db:
+            # Settled rows (uploaded, skipped) never change: a late retry cannot undo them.
+            db.execute(
+                "INSERT INTO captions (idempotency_key, state, caption_id, reason, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO UPDATE SET"
+                " state = excluded.state, caption_id = excluded.caption_id,"
+                " reason = excluded.reason, updated_at = excluded.updated_at"
+                " WHERE captions.state = 'started'",
+                (key, state, caption_id, reason, _now()),
+            )
 
     def _update(self, key: str, assignments: str, values: tuple[object, ...]) -> None:
         with self._connect() as db:

@@ -19,6 +19,7 @@ import asyncio
 import io
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
+from connectors.youtube.captions import CaptionUploader
 from connectors.youtube.ledger import UploadLedger
 from connectors.youtube.metadata import key_line, video_resource
 from connectors.youtube.quota import LIST_UNITS, VIDEOS_INSERT_UNITS, QuotaBudget
@@ -107,22 +109,40 @@ class YouTubePublisher:
         self._sleep = sleep
         self._max_retries = max_retries
         self._timeout_s = timeout_s
+        self._captions = CaptionUploader(
+            self._service,
+            http=self._http,
+            ledger=self._ledger,
+            quota=quota,
+            back_off=self._back_off,
+            sleep_until=self._sleep_until,
+        )
 
     async def publish(self, upload: Upload) -> Published:
         """Upload the short of ``upload.idempotency_key`` once: a finished key is returned from
-        the ledger, an interrupted one resumes its session, a new one opens a session."""
+        the ledger, an interrupted one resumes its session, a new one opens a session. Then its
+        caption track, also once: the video is in the ledger before the track is tried, so a
+        caption failure retried later never uploads the video again."""
         key = upload.idempotency_key
         entry = await asyncio.to_thread(self._ledger.get, key)
         if entry is not None and entry.state == "uploaded" and entry.video_id:
+            video_id, reused = entry.video_id, True
             published_at = entry.published_at or entry.updated_at
-            return self._published(entry.video_id, published_at, reused=True)
-        size = upload.video_path.stat().st_size
-        await asyncio.to_thread(self._ledger.start, key, size)
-        video = await self._upload(upload, size)
-        video_id = str(video["id"])
-        published_at = self._published_at(video)
-        await asyncio.to_thread(self._ledger.mark_uploaded, key, video_id, published_at)
-        return self._published(video_id, published_at, reused=False)
+        else:
+            size = upload.video_path.stat().st_size
+            await asyncio.to_thread(self._ledger.start, key, size)
+            video = await self._upload(upload, size)
+            video_id, reused = str(video["id"]), False
+            published_at = self._published_at(video)
+            await asyncio.to_thread(self._ledger.mark_uploaded, key, video_id, published_at)
+        caption_id, skipped = "", ""
+        if upload.captions is not None:
+            caption_id, skipped = await self._captions.ensure(key, video_id, upload.captions)
+        return replace(
+            self._published(video_id, published_at, reused=reused),
+            caption_id=caption_id,
+            captions_skipped=skipped,
+        )
 
     async def check(self) -> None:
         """One ``channels.list(mine=True)`` (1 unit): refused credentials or an unreachable API

@@ -24,6 +24,8 @@ DEFAULT_DAILY_UNITS = 10_000
 # largest: a default project can upload six videos a day.
 VIDEOS_INSERT_UNITS = 1600
 LIST_UNITS = 1  # videos.list, channels.list, playlistItems.list
+CAPTIONS_INSERT_UNITS = 400
+CAPTIONS_LIST_UNITS = 50  # unlike the other lists: a caption lookup is not cheap
 
 
 def _require_aware(instant: datetime) -> None:

@@ -20,6 +20,15 @@ class PublishRejectedError(FatalError):
 
 
 @dataclass(frozen=True)
+class CaptionFile:
+    """A caption track for the video: a SubRip (``.srt``) or WebVTT (``.vtt``) file whose cues
+    are in video time, in ``language`` (BCP-47, e.g. ``ko``)."""
+
+    path: Path
+    language: str
+
+
+@dataclass(frozen=True)
 class Upload:
     """One short to publish. ``idempotency_key`` (the render id) names it for ever: publishing
     the same key twice returns the first video, never a second upload."""
@@ -36,6 +45,8 @@ class Upload:
     # Experiment labels (experiment_id, arm_id, ...): the simulator's audience model reads them;
     # YouTube never sees them.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Uploaded as the video's caption track, once per idempotency key like the video itself.
+    captions: CaptionFile | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class Published:
     platform: str  # "youtube" | "simulator"
     simulated: bool
     reused: bool = False  # the key was already published (a redelivery): nothing uploaded
+    caption_id: str = ""  # the platform's caption track, when one was uploaded
+    # Why the short went up without its caption track (the platform refused it); "" otherwise.
+    captions_skipped: str = ""
 
 
 class VideoPublisher(Protocol):

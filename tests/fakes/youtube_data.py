@@ -1,17 +1,22 @@
 """A local server speaking the slice of the YouTube Data API v3 that the publisher uses, as the
 real google client sends it: the OAuth token endpoint, the resumable upload protocol (session
 opening, chunk PUTs with ``Content-Range``, ``bytes */total`` status queries, 308 + ``Range``),
-videos.list, channels.list and playlistItems.list.
+videos.list, channels.list, playlistItems.list, and captions.insert (multipart/related: the
+JSON snippet, then the caption file) with captions.list.
 
 Written from the protocol, independent of ``connectors.youtube``. Fault knobs: failing chunk PUTs,
 one ``quotaExceeded``, forgotten sessions, and holds (a chunk PUT or the final answer waits on
-``release``) so a test can kill the client at a known point without sleeping.
+``release``) so a test can kill the client at a known point without sleeping; failing caption
+inserts, and caption inserts whose track is created but whose answer is lost (a 503 after it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import hashlib
+import json
 import re
 import secrets
 import threading
@@ -44,6 +49,17 @@ class UploadSession:
 
 
 @dataclass
+class CaptionTrack:
+    id: str
+    video_id: str
+    language: str
+    name: str
+    is_draft: bool
+    body: bytes  # the caption file as received
+    media_type: str  # the Content-Type of the file's part
+
+
+@dataclass
 class FakeYouTube:
     client_id: str
     client_secret: str
@@ -59,6 +75,10 @@ class FakeYouTube:
     quota_exceeded: int = 0  # session openings still to refuse with quotaExceeded
     hold_after_chunks: int | None = None  # a session's next chunk PUT past this many waits
     hold_completion: bool = False  # the final chunk's answer waits (the video already exists)
+    captions: dict[str, CaptionTrack] = field(default_factory=dict)
+    # Statuses for the next captions.insert requests, in order; 0 lets that one through.
+    fail_captions: list[int] = field(default_factory=list)
+    lose_caption_answers: int = 0  # inserts still to create the track, then answer 503
     held: threading.Event = field(default_factory=threading.Event)
     chunk_stored: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -73,6 +93,9 @@ class FakeYouTube:
         self.quota_exceeded = 0
         self.hold_after_chunks = None
         self.hold_completion = False
+        self.captions.clear()
+        self.fail_captions.clear()
+        self.lose_caption_answers = 0
         for event in (self.held, self.chunk_stored, self.release):
             event.clear()
 
@@ -95,6 +118,39 @@ def google_error(code: int, reason: str, message: str) -> JSONResponse:
         },
         status_code=code,
     )
+
+
+def related_parts(content_type: str, body: bytes) -> tuple[dict[str, Any], str, bytes]:
+    """(JSON metadata, media Content-Type, media bytes) of a ``multipart/related`` upload."""
+    if not content_type.startswith("multipart/related"):
+        raise ValueError(f"expected multipart/related, got {content_type!r}")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    parts = list(message.iter_parts())
+    if len(parts) != 2 or parts[0].get_content_type() != "application/json":
+        raise ValueError("expected the JSON metadata part, then the media part")
+    raw, media = (part.get_payload(decode=True) for part in parts)
+    if not isinstance(raw, bytes) or not isinstance(media, bytes):
+        raise ValueError("undecodable parts")
+    metadata = json.loads(raw)
+    if not isinstance(metadata, dict):
+        raise ValueError("the metadata part is not a JSON object")
+    return metadata, parts[1].get_content_type(), media
+
+
+def caption_resource(track: CaptionTrack) -> dict[str, Any]:
+    return {
+        "kind": "youtube#caption",
+        "id": track.id,
+        "snippet": {
+            "videoId": track.video_id,
+            "language": track.language,
+            "name": track.name,
+            "isDraft": track.is_draft,
+            "trackKind": "standard",
+            "status": "serving",
+        },
+    }
 
 
 def build_app(fake: FakeYouTube) -> FastAPI:
@@ -220,6 +276,51 @@ def build_app(fake: FakeYouTube) -> FastAPI:
             fake.held.set()
             await asyncio.to_thread(fake.release.wait, HOLD_TIMEOUT_S)
         return JSONResponse(video, status_code=200)
+
+    @app.post("/upload/youtube/v3/captions")
+    async def insert_caption(request: Request) -> Response:
+        refusal = unauthorized(request)
+        if refusal is not None:
+            return refusal
+        if request.query_params.get("uploadType") != "multipart":
+            return google_error(400, "badRequest", "this fake speaks multipart caption uploads")
+        if "snippet" not in request.query_params.get("part", "").split(","):
+            return google_error(400, "missingRequiredParameter", "part=snippet is required")
+        code = fake.fail_captions.pop(0) if fake.fail_captions else 0
+        if code:
+            return google_error(code, "backendError" if code >= 500 else "forbidden",
+                                f"scripted caption failure {code}")  # fmt: skip
+        try:
+            metadata, media_type, body = related_parts(
+                request.headers.get("content-type", ""), await request.body()
+            )
+            snippet = metadata["snippet"]
+            video_id, language, name = snippet["videoId"], snippet["language"], snippet["name"]
+        except (ValueError, KeyError, TypeError) as exc:
+            return google_error(400, "invalidMetadata", f"bad caption request: {exc}")
+        if video_id not in fake.videos:
+            return google_error(404, "videoNotFound", "The video could not be found.")
+        if not body.strip():
+            return google_error(400, "invalidCaption", "The caption track is empty.")
+        track = CaptionTrack(
+            id=secrets.token_urlsafe(12), video_id=video_id, language=language, name=name,
+            is_draft=bool(snippet.get("isDraft", False)), body=body, media_type=media_type,
+        )  # fmt: skip
+        fake.captions[track.id] = track
+        if fake.lose_caption_answers:
+            fake.lose_caption_answers -= 1
+            return google_error(503, "backendError", "the answer was lost on the way back")
+        return JSONResponse(caption_resource(track))
+
+    @app.get("/youtube/v3/captions")
+    def captions_list(request: Request, videoId: str = "", part: str = "") -> Response:
+        refusal = unauthorized(request)
+        if refusal is not None:
+            return refusal
+        if videoId not in fake.videos:
+            return google_error(404, "videoNotFound", "The video could not be found.")
+        items = [caption_resource(t) for t in fake.captions.values() if t.video_id == videoId]
+        return JSONResponse({"kind": "youtube#captionListResponse", "items": items})
 
     @app.get("/youtube/v3/videos")
     def videos_list(request: Request, id: str = "", part: str = "") -> Response:
