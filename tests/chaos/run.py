@@ -1,12 +1,13 @@
-"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f|g|i [--full]``.
+"""Benchmark command: ``python -m tests.chaos.run --scenario a|b|c|d|e|f|g|h|i [--full]``.
 
 Starts a private embedded broker (scenario b starts and restarts its own) and schema registry in
 a work directory, runs the scenario (``tests.chaos.scenarios``; e runs the schemathesis test) and
 prints the auditor's figures. Exit status 0 only if every check held. Without ``--full`` the
 numbers are the CI test's (reduced); with it, the issue's: 20,000 problems and 20 SIGKILLs (a),
 a 20,000-problem stream (b, c), 5,000 problems per proxy fault and a 30 s blackhole (d), 200
-examples per operation (e), a 30-minute soak (f) and 300 problems end to end through
-``munjero up`` stopped by Ctrl-C 10 times (g; ``tests.chaos.whole_factory``).
+examples per operation (e), a 30-minute soak (f), 300 problems end to end through
+``munjero up`` stopped by Ctrl-C 10 times (g; ``tests.chaos.whole_factory``) and a 30 s
+registry outage plus a killed API (h; ``tests.chaos.outages``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,17 @@ def _i(s: Settings, work: Path, full: bool) -> Coroutine[Any, Any, Report]:
     return scenarios.scenario_i(s, work, problems=400, terms=2, renders=12, timeout=240)
 
 
-RUNNERS: dict[str, Runner] = {"a": _a, "b": _b, "c": _c, "d": _d, "f": _f, "i": _i}
+def _h(s: Settings, work: Path, full: bool) -> Coroutine[Any, Any, Report]:
+    from tests.chaos.outages import scenario_h
+
+    if full:
+        return scenario_h(
+            s, work, problems=3000, poison=30, api_problems=200, outage_s=30, timeout=900
+        )
+    return scenario_h(s, work, problems=200, poison=3, api_problems=20, outage_s=6, timeout=180)
+
+
+RUNNERS: dict[str, Runner] = {"a": _a, "b": _b, "c": _c, "d": _d, "f": _f, "h": _h, "i": _i}
 
 
 def run_e(full: bool) -> int:

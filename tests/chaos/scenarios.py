@@ -141,6 +141,13 @@ class DistinctCounter:
             for records in batch.values():
                 self.keys.update(r.key for r in records if r.key is not None)
 
+    async def lag(self) -> dict[int, int]:
+        """Records per partition the counter has not read yet (its read position against the
+        end offsets): tells a stalled producer (0 everywhere) from a stalled reader."""
+        assigned = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(assigned)
+        return {tp.partition: ends[tp] - await self._consumer.position(tp) for tp in assigned}
+
 
 @dataclass
 class Factory:
@@ -341,20 +348,38 @@ async def _kill_while(
     exist. Returns the stops made."""
     counter = DistinctCounter(settings.kafka_bootstrap_servers or "", output_topic)
     await counter.start()
-    proc = spawn(settings, group, work / f"{group}-0.log")
+    log = work / f"{group}-0.log"
+    proc = spawn(settings, group, log)
     kills = 0
     deadline = time.monotonic() + timeout
     try:
-        for threshold in thresholds:
-            await counter.until(threshold, timeout=deadline - time.monotonic())
+        for threshold in [*thresholds, total]:
+            try:
+                await counter.until(threshold, timeout=deadline - time.monotonic())
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}; {await _stall_evidence(counter, proc, log)}") from None
+            if threshold == total:
+                break
             await asyncio.to_thread(stop, proc)
             kills += 1
-            proc = spawn(settings, group, work / f"{group}-{kills}.log")
-        await counter.until(total, timeout=deadline - time.monotonic())
+            log = work / f"{group}-{kills}.log"
+            proc = spawn(settings, group, log)
     finally:
         await counter.stop()
         stop_processes([proc])
     return kills
+
+
+async def _stall_evidence(counter: DistinctCounter, proc: Proc, log: Path) -> str:
+    """What a stalled run leaves to diagnose it from CI's output alone: whether the worker
+    lives, whether the counter or the worker is behind, and the worker's last words."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    loud = [line for line in lines if '"level":"INFO"' not in line][-12:]
+    return (
+        f"worker {log.name} exit={proc.poll()} unread={await counter.lag()} "
+        f"log lines={len(lines)}; last log line: {lines[-1][:400] if lines else '-'}; "
+        "warnings and errors:\n" + "\n".join(line[:600] for line in loud)
+    )
 
 
 async def _produce_renders(f: Factory, work: Path, count: int) -> list[str]:

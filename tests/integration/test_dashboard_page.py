@@ -356,7 +356,12 @@ def _log_in(page: Page, site: Site, key: str, path: str) -> None:
     page.goto(f"{site.url}{path}")
     assert "/dashboard/login" in page.url, "a visitor without a session goes to the login page"
     page.fill("#key", key)
-    page.click("button[type=submit]")
+    # A form post always navigates (to the page asked for, or back to the login with a message).
+    # Waiting for that navigation's load keeps the next step from racing it: a reload issued while
+    # Chromium is still swapping in the redirected page fails with "Not attached to an active page"
+    # (seen once in CI under load).
+    with page.expect_navigation(wait_until="load"):
+        page.click("button[type=submit]")
 
 
 def test_a_person_logs_in_sees_the_numbers_and_logs_out(visitor: Page, site: Site) -> None:
@@ -377,7 +382,8 @@ def test_a_person_logs_in_sees_the_numbers_and_logs_out(visitor: Page, site: Sit
     visitor.goto(f"{site.url}/dashboard/shorts/{site.media_short}")
     visitor.wait_for_function("document.querySelector('video').readyState >= 1")
 
-    visitor.click("form.logout button")
+    with visitor.expect_navigation(wait_until="load"):
+        visitor.click("form.logout button")
     assert "/dashboard/login" in visitor.url
     assert not [c for c in visitor.context.cookies() if c["name"] == SESSION_COOKIE]
     visitor.goto(f"{site.url}/dashboard")
