@@ -44,9 +44,9 @@ class HoldingStream(faust.Stream[Any]):
 
     Faust's ``take_events`` acks the events it buffered in a ``finally`` block, so a batch whose
     processing raised, or was cancelled because the worker is stopping (a render abandoned
-    mid-encode), would be committed and never redelivered. ``bind``'s agent marks its stream
-    held when its body leaves abnormally; from then on acks are refused, so the events stay
-    uncommitted and are read again from the last commit after the restart.
+    mid-encode), would be committed and never redelivered. The stream is *held* once its stop
+    begins and once ``bind``'s agent loop ends, however it ends; from then on acks are refused,
+    so the events stay uncommitted and are read again from the last commit after the restart.
     """
 
     held = False
@@ -70,6 +70,16 @@ class HoldingStream(faust.Stream[Any]):
             return False
         acked: bool = await super().ack(event)
         return acked
+
+    # Faust's ``on_stop`` closes the stream's ``take_events`` generator, whose ``finally`` acks
+    # the batch it last yielded: on SIGTERM that is the batch the agent is still processing
+    # (the agent's task may not be cancelled yet), so it would be committed with no outputs.
+    # Measured by chaos scenario i under CPU load: 206 of 400 problems committed undrafted.
+    # A stopping stream acks nothing more; a batch finished just now is redelivered (at least
+    # once, collapsed by the deterministic ids downstream).
+    async def on_stop(self) -> None:
+        self.held = True
+        await super().on_stop()
 
 
 def broker_url(bootstrap_servers: str) -> str:
@@ -165,10 +175,6 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
                     msgs = [to_message(event.message) for event in batch]
                     await processor.process_batch(msgs, hold_until_due=_retry)
             except BaseException as exc:
-                # Cancelled (the worker is stopping) or failed: nothing of this batch may be
-                # acked (see HoldingStream); it is redelivered from the last commit.
-                if isinstance(stream, HoldingStream):
-                    stream.held = True
                 if not isinstance(exc, asyncio.CancelledError | GeneratorExit):
                     # The processor handles every failure of an event itself; reaching here is
                     # a bug or a lost infrastructure. Stop the whole worker so it restarts and
@@ -176,6 +182,14 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
                     log.critical("agent %s crashed; stopping the worker", processor.agent)
                     _crashes.add(asyncio.ensure_future(stream.app.crash(exc)))
                 raise
+            finally:
+                # However the loop ended (failed, cancelled, or ended because the stream
+                # stops), every finished batch was acked on the way: what take_events still
+                # buffers was never processed. Without this, ``take_events`` restores acks as
+                # it ends and the stream's passive iteration acks the buffered events it
+                # reads next (see HoldingStream); they are redelivered from the last commit.
+                if isinstance(stream, HoldingStream):
+                    stream.held = True
 
         app.agent(channel, name=f"{processor.agent}.{name}")(agent)
     return physical

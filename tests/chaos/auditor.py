@@ -286,3 +286,15 @@ async def pipeline_status_counts(warehouse: Any, database: str, k: int) -> dict[
         f"countIf(scripts_drafted > {k}) AS over FROM `{database}`.pipeline_status"
     )
     return {key: int(value) for key, value in row.items()}
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Partition -> the group's committed offset on ``topic`` (absent: never committed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == topic}

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
@@ -54,7 +55,7 @@ from streams.events import derived_meta
 from streams.settings import Settings
 from tests.chaos import auditor
 from tests.chaos.faultproxy import FaultProxy
-from tests.chaos.faulty_worker import TRANSIENT_RATE_ENV, is_transient
+from tests.chaos.faulty_worker import STEP_DELAY_ENV, TRANSIENT_RATE_ENV, is_transient
 from tests.factories import problem_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,13 +82,21 @@ class Report:
 # Processes ------------------------------------------------------------------------------
 
 
-def spawn(settings: Settings, group: str, log: Path, *, faulty_rate: float | None = None) -> Proc:
+def spawn(
+    settings: Settings,
+    group: str,
+    log: Path,
+    *,
+    faulty_rate: float | None = None,
+    step_delay_s: float = 0.0,
+) -> Proc:
     """``munjero worker GROUP`` (or the fault-injecting variant) as a child process."""
     env = worker_env(settings)
     module = ["factory.cli", "worker"]
     if faulty_rate is not None:
         module = ["tests.chaos.faulty_worker"]
         env[TRANSIENT_RATE_ENV] = str(faulty_rate)
+        env[STEP_DELAY_ENV] = str(step_delay_s)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", *module, group],
@@ -117,6 +126,7 @@ class DistinctCounter:
     trigger and progress gauge (the final figures come from a fresh ``auditor`` read)."""
 
     def __init__(self, bootstrap: str, physical_topic: str) -> None:
+        self.bootstrap = bootstrap
         self.keys: set[bytes] = set()
         self._consumer = AIOKafkaConsumer(
             physical_topic,
@@ -140,6 +150,10 @@ class DistinctCounter:
             batch = await self._consumer.getmany(timeout_ms=300, max_records=5000)
             for records in batch.values():
                 self.keys.update(r.key for r in records if r.key is not None)
+
+    async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+        ends: dict[Any, int] = await self._consumer.end_offsets(partitions)
+        return ends
 
     async def lag(self) -> dict[int, int]:
         """Records per partition the counter has not read yet (its read position against the
@@ -357,7 +371,8 @@ async def _kill_while(
             try:
                 await counter.until(threshold, timeout=deadline - time.monotonic())
             except TimeoutError as exc:
-                raise TimeoutError(f"{exc}; {await _stall_evidence(counter, proc, log)}") from None
+                evidence = await _stall_evidence(counter, proc, log, settings.group(group))
+                raise TimeoutError(f"{exc}; {evidence}") from None
             if threshold == total:
                 break
             await asyncio.to_thread(stop, proc)
@@ -370,13 +385,31 @@ async def _kill_while(
     return kills
 
 
-async def _stall_evidence(counter: DistinctCounter, proc: Proc, log: Path) -> str:
+async def _stall_evidence(counter: DistinctCounter, proc: Proc, log: Path, group: str) -> str:
     """What a stalled run leaves to diagnose it from CI's output alone: whether the worker
-    lives, whether the counter or the worker is behind, and the worker's last words."""
+    lives, whether the counter or the worker is behind, the group as the broker sees it, and
+    the worker's last words."""
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
     loud = [line for line in lines if '"level":"INFO"' not in line][-12:]
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=counter.bootstrap)
+        await admin.start()
+        try:
+            members = (await admin.describe_consumer_groups([group]))[0].groups[0][5]
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await counter.end_offsets(list(committed))
+            per_topic: dict[str, list[int]] = {}
+            for tp, meta in committed.items():
+                seen = per_topic.setdefault(tp.topic, [0, 0])
+                seen[0] += max(meta.offset, 0)
+                seen[1] += ends[tp]
+            described = f"{len(members)} member(s), committed/end per topic {per_topic}"
+        finally:
+            await admin.close()
+    except Exception as exc:  # evidence only: never hide the timeout behind another error
+        described = f"describe failed: {exc!r}"
     return (
-        f"worker {log.name} exit={proc.poll()} unread={await counter.lag()} "
+        f"worker {log.name} exit={proc.poll()} unread={await counter.lag()} group={described} "
         f"log lines={len(lines)}; last log line: {lines[-1][:400] if lines else '-'}; "
         "warnings and errors:\n" + "\n".join(line[:600] for line in loud)
     )
