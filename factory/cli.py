@@ -103,7 +103,7 @@ def demo(
 @cli.command()
 def evaluator() -> None:
     """Run the A/B evaluator alone (needs broker, registry and ClickHouse URLs in the env)."""
-    from factory.supervisor import run_evaluator_process
+    from factory.standalone import run_evaluator_process
 
     try:
         asyncio.run(run_evaluator_process(_settings()))
@@ -135,7 +135,7 @@ def up(
 @cli.command()
 def api() -> None:
     """Run the producer API alone (broker, registry and ClickHouse URLs from the env)."""
-    from factory.supervisor import run_api_process
+    from factory.standalone import run_api_process
 
     try:
         asyncio.run(run_api_process(_settings()))
@@ -150,7 +150,7 @@ def registry(
     port: Annotated[int, typer.Option(help="port to bind")] = 8081,
 ) -> None:
     """Run the Confluent-compatible schema registry alone (SQLite under MUNJERO_DATA_DIR)."""
-    from factory.supervisor import run_registry_process
+    from factory.standalone import run_registry_process
 
     asyncio.run(run_registry_process(_settings(), host, port))
 

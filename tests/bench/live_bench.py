@@ -33,7 +33,8 @@ from connectors.broker import free_port
 from connectors.registry_client import HttpSchemaRegistry
 from factory.resources import Resources
 from factory.samples import load_sample_problems
-from factory.supervisor import RunningFactory, running_factory, wait_ready
+from factory.serving import wait_ready
+from factory.supervisor import RunningFactory, running_factory
 from schemas.serializer import AvroSerde
 from streams.idle_fetch import honour_fetch_max_wait
 from streams.settings import Settings

@@ -48,7 +48,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
-from factory.supervisor import stop_processes, worker_env
+from factory.children import stop_processes, worker_env
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic as catalogue_topic
 from streams.events import derived_meta

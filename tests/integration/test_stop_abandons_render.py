@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
-from factory.supervisor import WORKER_STOP_TIMEOUT_S, stop_processes
+from factory.children import WORKER_STOP_TIMEOUT_S, stop_processes
 from schemas.serializer import AvroSerde, subject_for
 from streams.settings import Settings
 from tests.drafts import drafted

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory.supervisor import spawn_worker, stop_processes
+from factory.children import spawn_worker, stop_processes
 from streams.settings import Settings
 
 if TYPE_CHECKING:
