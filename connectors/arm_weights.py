@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.serializer import AvroSerde
 from streams.errors import MunjeroError
-from streams.kafka_auth import client_options
+from streams.kafka_auth import client_config
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,9 @@ class ArmWeights:
     async def run(self) -> None:
         topic = self._settings.topic("experiments.updated")
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            **client_options(),
+            **client_config(self._settings).kwargs(),
         )
         await consumer.start()
         try:

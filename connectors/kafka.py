@@ -25,9 +25,8 @@ from aiokafka.errors import (
 
 from streams.catalogue import ALL_TOPICS, TopicSpec
 from streams.errors import BrokerUnavailableError
-from streams.kafka_auth import client_options
+from streams.kafka_auth import KafkaClientConfig
 from streams.ports.producer import Headers
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class EventPublisher(Protocol):
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaClientConfig,
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     *,
     namespace: str = "",
@@ -59,9 +58,7 @@ async def ensure_topics(
 
     Returns the physical names created by this call (already existing ones are skipped).
     """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **client_options()
-    )
+    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **kafka.kwargs())
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -86,7 +83,8 @@ async def ensure_topics(
                 raise BrokerUnavailableError(f"creating topic {name} failed: {code} {message}")
         return created
     except (KafkaConnectionError, KafkaTimeoutError) as exc:
-        raise BrokerUnavailableError(f"broker {bootstrap_servers} unreachable: {exc}") from exc
+        where = kafka.bootstrap_servers
+        raise BrokerUnavailableError(f"broker {where} unreachable: {exc}") from exc
     finally:
         await admin.close()
 
@@ -96,7 +94,7 @@ class KafkaEventProducer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaClientConfig,
         *,
         client_id: str = "munjero",
         send_timeout_s: float = 10.0,
@@ -105,24 +103,17 @@ class KafkaEventProducer:
         # aiokafka binds to the running loop at construction, so the client is built in start():
         # a Faust worker creates this object before its loop runs.
         self._config = {
-            "bootstrap_servers": bootstrap_servers,
+            **kafka.kwargs(),
             "client_id": client_id,
             "enable_idempotence": True,
             "acks": "all",
             "linger_ms": linger_ms,
             "request_timeout_ms": max(1000, int(send_timeout_s * 1000)),
-            **client_options(),
         }
         self._producer: AIOKafkaProducer | None = None
         self._timeout = send_timeout_s
         self._started = False
         self._start_lock = asyncio.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: float | int | str) -> KafkaEventProducer:
-        if not settings.kafka_bootstrap_servers:
-            raise BrokerUnavailableError("no Kafka bootstrap servers configured")
-        return cls(settings.kafka_bootstrap_servers, **kwargs)  # type: ignore[arg-type]
 
     async def start(self) -> None:
         if self._producer is None:

@@ -9,18 +9,14 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.kafka_auth import client_options
+from streams.kafka_auth import KafkaClientConfig
 
 LagRow = tuple[str, str, int, int]  # group, topic, partition, lag
 
 
-async def consumer_lag(bootstrap: str, groups: Sequence[str]) -> list[LagRow]:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
-    )
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
-    )
+async def consumer_lag(kafka: KafkaClientConfig, groups: Sequence[str]) -> list[LagRow]:
+    admin = AIOKafkaAdminClient(request_timeout_ms=5000, **kafka.kwargs())
+    consumer = AIOKafkaConsumer(request_timeout_ms=5000, **kafka.kwargs())
     await admin.start()
     await consumer.start()
     try:
@@ -42,11 +38,9 @@ async def consumer_lag(bootstrap: str, groups: Sequence[str]) -> list[LagRow]:
             await admin.close()
 
 
-async def topic_sizes(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
+async def topic_sizes(kafka: KafkaClientConfig, topics: Sequence[str]) -> dict[str, int]:
     """Records retained per topic (log-end minus log-start offsets, summed over partitions)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options()
-    )
+    consumer = AIOKafkaConsumer(request_timeout_ms=5000, **kafka.kwargs())
     await consumer.start()
     try:
         await consumer.topics()  # a full metadata fetch: partitions of every topic

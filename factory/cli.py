@@ -70,7 +70,7 @@ def _settings() -> Settings:
     from streams.idle_fetch import honour_fetch_max_wait
 
     settings = Settings()
-    kafka_auth.configure(settings)  # every Kafka client of this process uses its identity
+    kafka_auth.client_config(settings)  # a SASL identity without its password fails here
     honour_fetch_max_wait(settings.kafka_idle_fetch_wait_ms)  # no busy polling (broker.md)
     # JSON lines from the start; the process's telemetry set-up adds trace shipping later.
     configure_logging(settings, "munjero-cli")
@@ -255,10 +255,11 @@ def topics_list(
 def topics_create() -> None:
     """Create every catalogue topic that is missing (idempotent)."""
     from connectors.kafka import ensure_topics
+    from streams.kafka_auth import client_config
 
     settings = _client_settings()
     created = asyncio.run(
-        ensure_topics(settings.kafka_bootstrap_servers or "", namespace=settings.topic_namespace)
+        ensure_topics(client_config(settings), namespace=settings.topic_namespace)
     )
     console.print(f"created {len(created)} topic(s)")
 

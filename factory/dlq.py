@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from connectors.kafka import KafkaEventProducer
 from schemas.serializer import AvroSerde
 from streams.catalogue import EVENT_TOPICS, topic
-from streams.kafka_auth import client_options
+from streams.kafka_auth import client_config
 from streams.routing import clean_headers
 from streams.settings import Settings
 
@@ -56,12 +56,11 @@ async def read_dead_letters(
         raise ValueError(f"{event_topic!r} is not an event topic")
     physical = settings.topic(spec.dlq_topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.group(group) if group else None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        **client_options(),
+        **client_config(settings).kwargs(),
     )
     await consumer.start()
     partitions = [
@@ -108,9 +107,7 @@ async def replay(
         chosen = letters[:limit] if limit is not None else letters
         if not chosen:
             return 0
-        producer = KafkaEventProducer(
-            settings.kafka_bootstrap_servers or "", client_id="munjero-dlq-replay"
-        )
+        producer = KafkaEventProducer(client_config(settings), client_id="munjero-dlq-replay")
         try:
             await producer.publish_many(
                 [

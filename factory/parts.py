@@ -24,6 +24,7 @@ from services.api.dashboard import DashboardDeps
 from services.api.records import API_PRODUCER
 from services.api.sessions import load_or_create_secret
 from streams.catalogue import ALL_TOPICS, TopicRole
+from streams.kafka_auth import client_config
 from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
@@ -60,16 +61,16 @@ def worker_jobs(settings: Settings) -> list[str]:
 async def refresh_ops(settings: Settings, warehouse: Warehouse, collector: OpsCollector) -> None:
     from connectors.kafka_lag import consumer_lag, topic_sizes
 
-    bootstrap = settings.kafka_bootstrap_servers or ""
+    kafka = client_config(settings)
     groups = [settings.group(g) for g in (*worker_group_names(), "sink")]
     dlqs = [s.name for s in ALL_TOPICS if s.role is TopicRole.DLQ]
     physical = {settings.topic(name): name for name in dlqs}
 
     async def lag() -> list[tuple[str, str, int, int]]:
-        return await consumer_lag(bootstrap, groups)
+        return await consumer_lag(kafka, groups)
 
     async def dead_letters() -> dict[str, int]:
-        sizes = await topic_sizes(bootstrap, list(physical))
+        sizes = await topic_sizes(kafka, list(physical))
         return {physical[t]: n for t, n in sizes.items()}
 
     async def published() -> tuple[float | None, int]:
@@ -107,9 +108,10 @@ async def dashboard_deps(
     artifacts = artifact_store_for(settings)
     stack.push_async_callback(artifacts.close)
     groups = [settings.group(g) for g in (*worker_group_names(), "sink")]
+    kafka = client_config(settings)
 
     async def lag() -> list[tuple[str, str, int, int]]:
-        return await consumer_lag(settings.kafka_bootstrap_servers or "", groups)
+        return await consumer_lag(kafka, groups)
 
     return DashboardDeps(
         warehouse,

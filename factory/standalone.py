@@ -27,6 +27,7 @@ from services.api.deps import build_default_deps
 from services.api.status_cache import CachedStatusReader
 from services.registry.server import registry_router
 from services.registry.store import RegistryStore
+from streams.kafka_auth import client_config
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def run_api_process(settings: Settings) -> None:
         stack.callback(telemetry.shutdown)
         serde = AvroSerde(registry)
         publisher = KafkaEventProducer(
-            settings.kafka_bootstrap_servers, client_id="munjero-api", send_timeout_s=5.0
+            client_config(settings), client_id="munjero-api", send_timeout_s=5.0
         )
         await publisher.start()
         stack.push_async_callback(publisher.stop)
@@ -113,7 +114,7 @@ async def run_evaluator_process(settings: Settings) -> None:
         raise ValueError("MUNJERO_KAFKA_BOOTSTRAP_SERVERS must be set")
     registry = registry_client(settings)
     telemetry = setup_telemetry(settings, "munjero-evaluator")
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers, client_id="munjero-evaluator")
+    producer = KafkaEventProducer(client_config(settings), client_id="munjero-evaluator")
     warehouse = open_warehouse(settings)
     collector = OpsCollector()
 

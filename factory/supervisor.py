@@ -57,6 +57,7 @@ from services.registry.server import registry_router
 from services.registry.store import RegistryStore
 from services.sink.sink import ClickHouseSink
 from streams.catalogue import ALL_TOPICS
+from streams.kafka_auth import client_config
 from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
@@ -94,8 +95,8 @@ async def running_factory(
             settings = settings.model_copy(
                 update={"kafka_bootstrap_servers": broker.bootstrap_servers}
             )
-        bootstrap = settings.kafka_bootstrap_servers or ""
-        await ensure_topics(bootstrap, ALL_TOPICS, namespace=settings.topic_namespace)
+        kafka = client_config(settings)  # the process's one Kafka identity
+        await ensure_topics(kafka, ALL_TOPICS, namespace=settings.topic_namespace)
         telemetry = setup_telemetry(settings, "munjero-api")
         stack.callback(telemetry.shutdown)
 
@@ -118,7 +119,7 @@ async def running_factory(
         stack.push_async_callback(registry.close)
         serde = AvroSerde(registry)
 
-        publisher = KafkaEventProducer(bootstrap, client_id="munjero-api", send_timeout_s=5.0)
+        publisher = KafkaEventProducer(kafka, client_id="munjero-api", send_timeout_s=5.0)
         await publisher.start()
         stack.push_async_callback(publisher.stop)
 
@@ -178,8 +179,9 @@ async def running_factory(
                                  analysts=analysts, dev_key_created=dev.created)  # fmt: skip
         # Client commands (dlq, topics, doctor, sql) find this factory through data_dir.
         extra = {"clickhouse_http_url": analysts.url} if analysts is not None else {}
+        registry_url = settings.schema_registry_url or ""
         stack.callback(announce(settings.data_dir, Endpoints(
-            bootstrap, settings.schema_registry_url or "", api_url, extra=extra)))  # fmt: skip
+            kafka.bootstrap_servers, registry_url, api_url, extra=extra)))  # fmt: skip
         if with_workers:
             running.workers = spawn_workers(settings)
             # Off the event loop: the API keeps answering (503 while draining) during the stop.

@@ -24,6 +24,7 @@ from observability.telemetry import setup_telemetry
 from schemas.serializer import AvroSerde
 from streams.app import bind, create_faust_app
 from streams.catalogue import topic
+from streams.kafka_auth import client_config
 from streams.processor import Emit, Publisher, StepProcessor
 from streams.settings import Settings
 
@@ -100,9 +101,7 @@ def build_worker_app(
         password=password.get_secret_value() if password else None,
     )
     serde = AvroSerde(registry)
-    publisher = KafkaEventProducer(
-        settings.kafka_bootstrap_servers, client_id=f"munjero-{group.name}"
-    )
+    publisher = KafkaEventProducer(client_config(settings), client_id=f"munjero-{group.name}")
     app = create_faust_app(
         settings, group.name, instance=f"{group.name}-{settings.worker_instance}"
     )

@@ -41,7 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
 from prometheus_client import Counter
 
 from observability.clickhouse_traces import span_json
-from streams.kafka_auth import client_options
+from streams.kafka_auth import KafkaClientConfig
 from streams.telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class KafkaSpanSink:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientConfig,
         topic: str,
         *,
         max_queue: int = 10_000,
@@ -112,7 +112,8 @@ class KafkaSpanSink:
     ) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be positive")
-        self.bootstrap = bootstrap
+        self.kafka = kafka
+        self.bootstrap = kafka.bootstrap_servers
         self.topic = topic
         self.max_queue = max_queue
         self._batch_size = batch_size
@@ -260,13 +261,12 @@ class KafkaSpanSink:
         delay = 0.5
         while not self._stop.is_set():
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
                 client_id="munjero-span-exporter",
                 acks=1,  # telemetry: one replica's acknowledgement is enough
                 linger_ms=50,
                 compression_type="gzip",
                 request_timeout_ms=self._request_timeout_ms,
-                **client_options(),
+                **self.kafka.kwargs(),
             )
             try:
                 await producer.start()
@@ -319,7 +319,7 @@ class KafkaSpanSink:
 def configure_tracing(
     service_name: str,
     *,
-    kafka_bootstrap: str | None = None,
+    kafka: KafkaClientConfig | None = None,
     topic: str | None = None,
     otlp_endpoint: str | None = None,
     extra_exporters: Sequence[SpanExporter] = (),
@@ -330,7 +330,7 @@ def configure_tracing(
 ) -> TracerProvider:
     """A ``TracerProvider`` with one ``BatchSpanProcessor`` per exporter.
 
-    ``kafka_bootstrap`` + ``topic``: spans to Kafka (then ClickHouse). ``otlp_endpoint``: spans
+    ``kafka`` + ``topic``: spans to Kafka (then ClickHouse). ``otlp_endpoint``: spans
     over OTLP/HTTP too (a collector, Jaeger, Tempo), given as the base URL or the full
     ``.../v1/traces`` URL. ``sampler`` is an ``OTEL_TRACES_SAMPLER`` name, ``sample_ratio`` its
     argument; ``resource_attributes`` (``OTEL_RESOURCE_ATTRIBUTES``) join every span's resource,
@@ -338,8 +338,8 @@ def configure_tracing(
     caller decides whether it becomes the global one (``trace.set_tracer_provider``) and must
     ``shutdown()`` it on exit so queued spans are flushed.
     """
-    if (kafka_bootstrap is None) != (topic is None):
-        raise ValueError("kafka_bootstrap and topic go together")
+    if (kafka is None) != (topic is None):
+        raise ValueError("kafka and topic go together")
     resource = Resource.create(
         {
             SERVICE_VERSION: service_version or _version(),
@@ -349,8 +349,8 @@ def configure_tracing(
     )
     provider = TracerProvider(resource=resource, sampler=make_sampler(sampler, sample_ratio))
     exporters: list[SpanExporter] = []
-    if kafka_bootstrap is not None and topic is not None:
-        sink = KafkaSpanSink(kafka_bootstrap, topic, lost_metric=metrics.SPANS_DROPPED)
+    if kafka is not None and topic is not None:
+        sink = KafkaSpanSink(kafka, topic, lost_metric=metrics.SPANS_DROPPED)
         exporters.append(KafkaSpanExporter(sink))
     if otlp_endpoint is not None:
         endpoint = otlp_endpoint.rstrip("/")

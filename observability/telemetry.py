@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from observability.kafka_exporter import KafkaSpanSink, configure_tracing
 from observability.logs import JsonFormatter, ShippingHandler
 from streams import __version__
+from streams.kafka_auth import client_config
 from streams.settings import Settings
 from streams.telemetry import errors, tracing
 
@@ -92,20 +93,20 @@ def setup_telemetry(settings: Settings, service: str, *, stderr: bool = True) ->
     telemetry = Telemetry(service)
     if stderr:
         telemetry.handlers.append(configure_logging(settings, service))
-    bootstrap = settings.kafka_bootstrap_servers
-    if bootstrap or settings.otlp_endpoint:
+    kafka = client_config(settings) if settings.kafka_bootstrap_servers else None
+    if kafka is not None or settings.otlp_endpoint:
         telemetry.provider = configure_tracing(
             service,
-            kafka_bootstrap=bootstrap,
-            topic=settings.topic("otel.spans") if bootstrap else None,
+            kafka=kafka,
+            topic=settings.topic("otel.spans") if kafka is not None else None,
             otlp_endpoint=settings.otlp_endpoint,
             sample_ratio=settings.trace_sample_ratio,
             sampler=settings.trace_sampler,
             resource_attributes=resource_attributes(settings.otel_resource_attributes),
         )
         tracing.install(telemetry.provider)
-    if bootstrap:
-        telemetry.log_sink = KafkaSpanSink(bootstrap, settings.topic("otel.logs"))
+    if kafka is not None:
+        telemetry.log_sink = KafkaSpanSink(kafka, settings.topic("otel.logs"))
         shipper = ShippingHandler(
             telemetry.log_sink,
             service,

@@ -32,7 +32,7 @@ from observability.clickhouse_traces import (
     traces_ingest_ddl,
 )
 from observability.logs import LOG_COLUMNS, log_row
-from streams.kafka_auth import client_options
+from streams.kafka_auth import client_config
 from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 
@@ -72,13 +72,12 @@ class TelemetrySink:
         consumer = AIOKafkaConsumer(
             self._spans,
             self._logs,
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
             group_id=self._settings.group("telemetry-sink"),
             client_id="munjero-telemetry-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
-            **client_options(),
+            **client_config(self._settings).kwargs(),
         )
         await consumer.start()
         try:

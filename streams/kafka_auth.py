@@ -1,24 +1,38 @@
-"""Kafka client authentication, one identity per process.
+"""Kafka client identity: where a client connects and as whom.
 
 In Kubernetes every service connects as its own Strimzi ``KafkaUser`` (SCRAM-SHA-512 over TLS)
 whose ACLs allow exactly its topics and groups (k8s/base/kafka/users.yaml). A process has one
-identity, so the options are set once at start (``configure``) and every client the process
-creates (producers, consumers, admin clients, Faust) takes them from ``client_options()``. The
-embedded broker needs none: the defaults are plaintext without SASL.
+identity: the composition root builds one ``KafkaClientConfig`` from the settings
+(``client_config``) and passes it to every client it creates (producers, consumers, admin
+clients); Faust gets the same identity as ``faust_credentials``. The embedded broker needs no
+options: plaintext without SASL, aiokafka's defaults.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from streams.settings import Settings
 
-_options: dict[str, Any] = {}
+
+@dataclass(frozen=True)
+class KafkaClientConfig:
+    """The bootstrap servers and aiokafka's security keyword arguments (none: plaintext)."""
+
+    bootstrap_servers: str
+    security: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client of this identity is constructed with."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.security}
 
 
 def options_for(settings: Settings) -> dict[str, Any]:
-    """aiokafka keyword arguments for ``settings`` (pure, apart from loading CA files)."""
+    """aiokafka security keyword arguments for ``settings`` (pure, apart from loading CA files)."""
     protocol = settings.kafka_security_protocol
     opts: dict[str, Any] = {"security_protocol": protocol}
     if protocol in ("SSL", "SASL_SSL"):
@@ -35,15 +49,11 @@ def options_for(settings: Settings) -> dict[str, Any]:
     return opts
 
 
-def configure(settings: Settings) -> None:
-    """Make ``settings``' identity the one every client of this process uses."""
-    _options.clear()
-    _options.update(options_for(settings))
-
-
-def client_options() -> dict[str, Any]:
-    """Keyword arguments to pass to every aiokafka client (empty: plaintext)."""
-    return dict(_options)
+def client_config(settings: Settings) -> KafkaClientConfig:
+    """The process's Kafka identity: ``settings``' bootstrap servers and security options."""
+    return KafkaClientConfig(
+        settings.kafka_bootstrap_servers or "", MappingProxyType(options_for(settings))
+    )
 
 
 def faust_credentials(settings: Settings) -> Any:

@@ -43,7 +43,7 @@ from schemas.serializer import AvroSerde
 from services.sink.batch import TP, Backoff, Batch, FlushPolicy, Insert
 from streams.catalogue import TopicSpec, ingested_topics
 from streams.errors import BrokerUnavailableError, MunjeroError, SerializationError
-from streams.kafka_auth import client_options
+from streams.kafka_auth import KafkaClientConfig, client_config
 from streams.ports.warehouse import Warehouse
 from streams.settings import Settings
 from warehouse.rows import INGEST_ERROR_COLUMN_NAMES, Row, error_row, mapper_for_topic
@@ -101,7 +101,6 @@ class ClickHouseSink:
     async def _run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
             group_id=self._settings.group("sink"),
             client_id="munjero-sink",
             isolation_level="read_committed",
@@ -109,7 +108,7 @@ class ClickHouseSink:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            **client_options(),
+            **client_config(self._settings).kwargs(),
         )
         consumer.subscribe(self.topics, listener=_Revoked(self))
         # The schema (chdb, in a thread) is created while the group join and the first fetches
@@ -410,12 +409,10 @@ class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
-async def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> dict[TP, int]:
+async def end_offsets(kafka: KafkaClientConfig, topics: Iterable[str]) -> dict[TP, int]:
     """The current end offset (last stable offset) of every partition of ``topics``; what
     ``ClickHouseSink.wait_caught_up`` waits for after a test or benchmark produced."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, isolation_level="read_committed", **client_options()
-    )
+    consumer = AIOKafkaConsumer(isolation_level="read_committed", **kafka.kwargs())
     await consumer.start()
     try:
         await consumer.topics()  # loads metadata for every topic

@@ -35,6 +35,7 @@ from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
 from services.api import ApiKeyStore, InMemoryStatusReader, build_default_deps, create_app
 from streams.catalogue import topic
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.bench.http_load import LoadResult, drive
 from tests.bench.procstat import cpu_seconds, descendants, machine_busy_seconds
@@ -96,7 +97,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.null_publisher:
         producer = NullPublisher()
     else:
-        producer = KafkaEventProducer(args.bootstrap, linger_ms=args.linger_ms)
+        producer = KafkaEventProducer(KafkaClientConfig(args.bootstrap), linger_ms=args.linger_ms)
         await producer.start()
     deps = await build_default_deps(
         settings, producer, AvroSerde(InMemorySchemaRegistry()), InMemoryStatusReader()
@@ -276,7 +277,9 @@ def main(argv: list[str] | None = None) -> None:
             port = free_port()
             settings = _settings(bootstrap, root / "data", port)
             asyncio.run(
-                ensure_topics(bootstrap, [topic("problems.submitted")], namespace=NAMESPACE)
+                ensure_topics(
+                    KafkaClientConfig(bootstrap), [topic("problems.submitted")], namespace=NAMESPACE
+                )
             )
             args.key = ApiKeyStore.load(settings.resolved_api_keys_file).create_key(
                 "bench", ["problems:write"]

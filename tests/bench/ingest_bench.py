@@ -37,6 +37,7 @@ from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
 from streams.catalogue import ingested_topics
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests import sample_events as samples
 
@@ -66,7 +67,7 @@ def mixed_events(count: int) -> list[samples.Event]:
 
 async def produce(settings: Settings, serde: AvroSerde, events: list[samples.Event]) -> float:
     assert settings.kafka_bootstrap_servers
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers, linger_ms=20)
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers), linger_ms=20)
     await producer.start()
     started = time.perf_counter()
     try:
@@ -155,12 +156,12 @@ async def run(args: argparse.Namespace, bootstrap: str, data_dir: Path) -> None:
         sink_batch_size=args.batch,
         sink_flush_ms=args.flush_ms,
     )
-    await ensure_topics(bootstrap, namespace=settings.topic_namespace)
+    await ensure_topics(KafkaClientConfig(bootstrap), namespace=settings.topic_namespace)
     serde = AvroSerde(InMemorySchemaRegistry())  # shared by producer and sink, like a registry
     events = mixed_events(args.events)
     produce_s = await produce(settings, serde, events)
     topics = [settings.topic(spec.name) for spec in ingested_topics()]
-    ends = await end_offsets(bootstrap, topics)
+    ends = await end_offsets(KafkaClientConfig(bootstrap), topics)
     produced = sum(ends.values())
     raw_s = await raw_consume(bootstrap, ends)
     total_s, steady_rate, sink, rows = await sink_end_to_end(settings, serde, ends)

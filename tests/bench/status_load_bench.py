@@ -46,6 +46,7 @@ from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.errors import BrokerUnavailableError
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests import sample_events as samples
 from tests.bench.procstat import cpu_seconds, machine_busy_seconds
@@ -124,7 +125,7 @@ class Stream:
     def __init__(self, bootstrap: str, api_url: str) -> None:
         self.registry = HttpSchemaRegistry(f"{api_url}/registry")
         self.serde = AvroSerde(self.registry)
-        self.producer = KafkaEventProducer(bootstrap, linger_ms=5)
+        self.producer = KafkaEventProducer(KafkaClientConfig(bootstrap), linger_ms=5)
         self.produced = 0
         self.failed = 0
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import uvicorn
 
+from streams.kafka_auth import KafkaClientConfig
+
 SCOPES = ["problems:write", "knowledge:write", "problems:read", "dashboard:read"]
 
 
@@ -32,7 +34,7 @@ async def serve(ready_file: Path) -> None:
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers or "")
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers or ""))
     await producer.start()
     registry = HttpSchemaRegistry(settings.schema_registry_url or "")
     canary = broker_canary_check(

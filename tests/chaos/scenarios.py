@@ -52,6 +52,7 @@ from factory.children import stop_processes, worker_env
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic as catalogue_topic
 from streams.events import derived_meta
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.chaos import auditor
 from tests.chaos.faultproxy import FaultProxy
@@ -173,9 +174,9 @@ class Factory:
 @asynccontextmanager
 async def factory(settings: Settings) -> AsyncIterator[Factory]:
     bootstrap = settings.kafka_bootstrap_servers or ""
-    await ensure_topics(bootstrap, namespace=settings.topic_namespace)
+    await ensure_topics(KafkaClientConfig(bootstrap), namespace=settings.topic_namespace)
     registry = HttpSchemaRegistry(settings.schema_registry_url or "")
-    producer = KafkaEventProducer(bootstrap)
+    producer = KafkaEventProducer(KafkaClientConfig(bootstrap))
     await producer.start()
     try:
         yield Factory(settings, AvroSerde(registry), producer)
@@ -258,7 +259,9 @@ async def clickhouse_audit(f: Factory, work: Path, report: Report, tables: Seque
     db = f.settings.clickhouse_database
     try:
         bootstrap = f.settings.kafka_bootstrap_servers or ""
-        await asyncio.wait_for(sink.wait_caught_up(await end_offsets(bootstrap, sink.topics)), 300)
+        await asyncio.wait_for(
+            sink.wait_caught_up(await end_offsets(KafkaClientConfig(bootstrap), sink.topics)), 300
+        )
         counts = await auditor.clickhouse_counts(warehouse, db, tables)
         status = await auditor.pipeline_status_counts(
             warehouse, db, f.settings.draft_variants_per_problem

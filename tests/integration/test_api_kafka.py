@@ -27,6 +27,7 @@ from services.api import (
 )
 from services.api.records import API_PRODUCER
 from streams.catalogue import topic
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.integration.kafka_helpers import consume_until
 
@@ -52,7 +53,7 @@ async def running_api(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, ApiDeps, str]]:
     """An API over ``producer`` (started by the caller), with the broker canary as readiness."""
     await ensure_topics(
-        settings.kafka_bootstrap_servers or "",
+        KafkaClientConfig(settings.kafka_bootstrap_servers or ""),
         [topic("problems.submitted"), topic("knowledge.ingested"), health_topic_spec()],
         namespace=settings.topic_namespace,
     )
@@ -75,7 +76,7 @@ async def running_api(
 
 
 async def test_posted_problem_arrives_on_kafka_as_avro(settings: Settings) -> None:
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers or "")
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers or ""))
     await producer.start()
     try:
         async with running_api(settings, producer) as (client, deps, _):
@@ -115,7 +116,7 @@ async def test_posted_problem_arrives_on_kafka_as_avro(settings: Settings) -> No
 async def test_dead_broker_answers_503_within_a_second(tmp_path: Path) -> None:
     broker = EmbeddedBroker(tmp_path / "doomed-broker")
     broker.start()
-    producer = KafkaEventProducer(broker.bootstrap_servers, send_timeout_s=1.0)
+    producer = KafkaEventProducer(KafkaClientConfig(broker.bootstrap_servers), send_timeout_s=1.0)
     try:
         settings = Settings(
             kafka_bootstrap_servers=broker.bootstrap_servers,

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from connectors.kafka import ensure_topics
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.chaos.scenarios import api_process
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
@@ -43,7 +44,10 @@ async def test_no_5xx_and_no_schema_violation(
     settings: Settings, registry_url: str, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    await ensure_topics(settings.kafka_bootstrap_servers or "", namespace=settings.topic_namespace)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers or ""),
+        namespace=settings.topic_namespace,
+    )
     async with api_process(settings, tmp_path) as (_, url, key):
         headers = {"Authorization": f"Bearer {key}"}
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")

@@ -12,6 +12,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from connectors.kafka import ensure_topics
 from streams.catalogue import ALL_TOPICS
+from streams.kafka_auth import KafkaClientConfig
 from tests.integration.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.integration
@@ -165,9 +166,9 @@ async def test_headers_round_trip(broker_bootstrap: str, namespace: str) -> None
 async def test_catalogue_topics_created_idempotently_with_their_configs(
     broker_bootstrap: str, namespace: str
 ) -> None:
-    created = await ensure_topics(broker_bootstrap, namespace=namespace)
+    created = await ensure_topics(KafkaClientConfig(broker_bootstrap), namespace=namespace)
     assert sorted(created) == sorted(f"{namespace}{spec.name}" for spec in ALL_TOPICS)
-    assert await ensure_topics(broker_bootstrap, namespace=namespace) == []
+    assert await ensure_topics(KafkaClientConfig(broker_bootstrap), namespace=namespace) == []
 
     admin = AIOKafkaAdminClient(bootstrap_servers=broker_bootstrap)
     await admin.start()

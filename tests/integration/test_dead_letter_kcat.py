@@ -19,6 +19,7 @@ from connectors.kafka import KafkaEventProducer, ensure_topics
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
 from streams.catalogue import topic
+from streams.kafka_auth import KafkaClientConfig
 from streams.processor import StepProcessor
 from streams.routing import H_ATTEMPT, MAX_STACKTRACE_BYTES, Message
 from streams.settings import Settings
@@ -73,7 +74,9 @@ async def test_kcat_prints_the_error_headers_of_a_dead_lettered_poison_record(
 ) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     await ensure_topics(
-        bootstrap, [SPEC, topic(SPEC.dlq_topic)], namespace=settings.topic_namespace
+        KafkaClientConfig(bootstrap),
+        [SPEC, topic(SPEC.dlq_topic)],
+        namespace=settings.topic_namespace,
     )
     physical = settings.topic(SPEC.name)
     # The poison: bytes that are not Confluent wire format at all.
@@ -89,7 +92,7 @@ async def test_kcat_prints_the_error_headers_of_a_dead_lettered_poison_record(
     finally:
         await consumer.stop()
 
-    publisher = KafkaEventProducer(bootstrap)
+    publisher = KafkaEventProducer(KafkaClientConfig(bootstrap))
     await publisher.start()
     try:
         processor = StepProcessor(

@@ -13,6 +13,7 @@ from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from factory.dlq import read_dead_letters, replay
 from schemas.serializer import AvroSerde, subject_for
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.kafka_helpers import committed_consumer, consume_until
@@ -165,9 +166,11 @@ async def test_arm_weights_from_experiments_updated_steer_drafting(
 
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
     assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
+    )
     serde = AvroSerde(HttpSchemaRegistry(registry_url))
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers))
     await producer.start()
     favoured = [arm.arm_id for arm in ARMS[:3]]
     update = {

@@ -18,6 +18,7 @@ from connectors.registry_client import HttpSchemaRegistry
 from connectors.vectors.edge_adapter import EdgeVectorStore
 from schemas.serializer import AvroSerde, subject_for
 from streams import events
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.integration.kafka_helpers import consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
@@ -65,7 +66,9 @@ async def test_ingest_reingest_delete_and_poison(
 ) -> None:
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
     assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
+    )
     serde = AvroSerde(HttpSchemaRegistry(registry_url))
     source = settings.topic("knowledge.ingested")
     docs = [
@@ -75,7 +78,7 @@ async def test_ingest_reingest_delete_and_poison(
         document("capitals", "", content_type="text/html", deleted=True),
         document("scan", "%PDF-1.7", content_type="application/pdf"),
     ]
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers))
     await producer.start()
     try:
         await producer.publish_many(
@@ -163,7 +166,7 @@ async def _draft_one(settings: Settings, serde: AvroSerde) -> list[Any]:
         "submitted_by": "tests",
     }
     source = settings.topic("problems.submitted")
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers or "")
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers or ""))
     await producer.start()
     try:
         value = await serde.encode_async(subject_for(source), "ProblemSubmitted", problem)

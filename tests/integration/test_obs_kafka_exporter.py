@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from observability.clickhouse_traces import span_json
 from observability.kafka_exporter import KafkaSpanExporter, KafkaSpanSink, configure_tracing
+from streams.kafka_auth import KafkaClientConfig
 from streams.telemetry.propagation import inject, process_span, publish_span
 from tests.integration.kafka_helpers import consume_until
 
@@ -77,7 +78,7 @@ async def consume(
 async def test_exported_spans_come_back_as_span_json(
     broker_bootstrap: str, span_topic: str, namespace: str, spans: tuple[ReadableSpan, ...]
 ) -> None:
-    sink = KafkaSpanSink(broker_bootstrap, span_topic)
+    sink = KafkaSpanSink(KafkaClientConfig(broker_bootstrap), span_topic)
     exporter = KafkaSpanExporter(sink)
     try:
         assert exporter.export(spans) is SpanExportResult.SUCCESS
@@ -99,7 +100,9 @@ async def test_shutdown_delivers_what_is_queued(
     broker_bootstrap: str, span_topic: str, namespace: str, spans: tuple[ReadableSpan, ...]
 ) -> None:
     """A process exiting right after its last span still ships it (no flush call first)."""
-    provider = configure_tracing("test-worker", kafka_bootstrap=broker_bootstrap, topic=span_topic)
+    provider = configure_tracing(
+        "test-worker", kafka=KafkaClientConfig(broker_bootstrap), topic=span_topic
+    )
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("last words"):
         pass
@@ -115,7 +118,7 @@ async def test_unreachable_broker_never_blocks_and_counts_drops(
     spans: tuple[ReadableSpan, ...],
 ) -> None:
     # Port 1: nothing listens there, the producer keeps failing to bootstrap.
-    sink = KafkaSpanSink("127.0.0.1:1", "nowhere", max_queue=4)
+    sink = KafkaSpanSink(KafkaClientConfig("127.0.0.1:1"), "nowhere", max_queue=4)
     exporter = KafkaSpanExporter(sink, shutdown_timeout=0.5)
     try:
         started = time.monotonic()

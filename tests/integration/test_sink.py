@@ -19,6 +19,7 @@ from schemas.errors import RegistryUnavailableError
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
+from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import WarehouseError
 from streams.settings import Settings
 from tests import sample_events as samples
@@ -58,8 +59,10 @@ class Env:
 @pytest.fixture
 async def env(settings: Settings) -> AsyncIterator[Env]:
     assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
+    )
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers))
     await producer.start()
     # The sink and the producer share one registry, as they share one registry server in a run.
     warehouse = ChdbWarehouse(settings.data_dir / "chdb")
@@ -84,7 +87,7 @@ async def running(env: Env) -> AsyncIterator[ClickHouseSink]:
 
 async def caught_up(env: Env, sink: ClickHouseSink) -> None:
     assert env.settings.kafka_bootstrap_servers
-    ends = await end_offsets(env.settings.kafka_bootstrap_servers, sink.topics)
+    ends = await end_offsets(KafkaClientConfig(env.settings.kafka_bootstrap_servers), sink.topics)
     async with asyncio.timeout(90):
         await sink.wait_caught_up(ends)
 
@@ -161,7 +164,9 @@ async def test_redelivery_and_replay_never_double_count(env: Env) -> None:
         assert sink.rows_written == 2 * (len(events) + 1)
         assert await env.count("scripts_drafted", final=True) == 6  # ...and they collapse
         assert await env.status() == before
-    ends = await end_offsets(env.settings.kafka_bootstrap_servers or "", sink.topics)
+    ends = await end_offsets(
+        KafkaClientConfig(env.settings.kafka_bootstrap_servers or ""), sink.topics
+    )
 
     # A redelivery: the consumer group starts over from offset 0.
     await reset_group(env.settings, [tp for tp, end in ends.items() if end])

@@ -22,6 +22,7 @@ from services.api import build_default_deps, create_app
 from services.api.status import present
 from services.api.status_cache import CachedStatusReader
 from services.sink.sink import ClickHouseSink, end_offsets
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests import sample_events as samples
 
@@ -40,7 +41,9 @@ class Factory:
     async def landed(self) -> None:
         """Every record produced so far is in chdb and committed by the sink."""
         assert self.settings.kafka_bootstrap_servers
-        ends = await end_offsets(self.settings.kafka_bootstrap_servers, self.sink.topics)
+        ends = await end_offsets(
+            KafkaClientConfig(self.settings.kafka_bootstrap_servers), self.sink.topics
+        )
         async with asyncio.timeout(90):
             await self.sink.wait_caught_up(ends)
 
@@ -55,9 +58,9 @@ class Factory:
 async def factory(settings: Settings) -> AsyncIterator[Factory]:
     bootstrap = settings.kafka_bootstrap_servers
     assert bootstrap
-    await ensure_topics(bootstrap, namespace=settings.topic_namespace)
+    await ensure_topics(KafkaClientConfig(bootstrap), namespace=settings.topic_namespace)
     db = settings.clickhouse_database
-    producer = KafkaEventProducer(bootstrap)
+    producer = KafkaEventProducer(KafkaClientConfig(bootstrap))
     await producer.start()
     warehouse = ChdbWarehouse(settings.data_dir / "chdb")
     serde = AvroSerde(InMemorySchemaRegistry())  # the API, the workers and the sink share it

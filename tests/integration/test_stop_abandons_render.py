@@ -15,6 +15,7 @@ from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from factory.children import WORKER_STOP_TIMEOUT_S, stop_processes
 from schemas.serializer import AvroSerde, subject_for
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.drafts import drafted
 from tests.factories import problem_event
@@ -41,10 +42,12 @@ async def test_sigterm_mid_render_abandons_it_uncommitted_and_it_is_redone(
     # The default offline voices (Kokoro for this Korean script), through the real worker.
     settings = settings.model_copy(update={"schema_registry_url": registry_url, "tts": "offline"})
     assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
+    )
     registry = HttpSchemaRegistry(registry_url)
     serde = AvroSerde(registry)
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers))
     await producer.start()
     topic = settings.topic("scripts.drafted")
     script = drafted(problem_event(0), k=1)[0]

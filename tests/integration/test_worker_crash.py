@@ -18,6 +18,7 @@ from connectors.registry_client import HttpSchemaRegistry
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 from tests.factories import problem_event
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
@@ -48,10 +49,10 @@ async def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
     bootstrap = settings.kafka_bootstrap_servers
     assert bootstrap
-    await ensure_topics(bootstrap, namespace=settings.topic_namespace)
+    await ensure_topics(KafkaClientConfig(bootstrap), namespace=settings.topic_namespace)
     serde = AvroSerde(HttpSchemaRegistry(registry_url))
     source = settings.topic("problems.submitted")
-    producer = KafkaEventProducer(bootstrap)
+    producer = KafkaEventProducer(KafkaClientConfig(bootstrap))
     await producer.start()
     try:
         for start in range(0, N, 1000):
@@ -99,7 +100,8 @@ async def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
     task = asyncio.create_task(sink.run(stop))
     try:
         await asyncio.wait_for(
-            sink.wait_caught_up(await end_offsets(bootstrap, sink.topics)), timeout=120
+            sink.wait_caught_up(await end_offsets(KafkaClientConfig(bootstrap), sink.topics)),
+            timeout=120,
         )
         db = settings.clickhouse_database
         (row,) = await warehouse.query(

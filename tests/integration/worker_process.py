@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from factory.children import spawn_worker, stop_processes
+from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ async def running_worker(
 
     settings = settings.model_copy(update={"schema_registry_url": registry_url, **updates})
     assert settings.kafka_bootstrap_servers
-    await ensure_topics(settings.kafka_bootstrap_servers, namespace=settings.topic_namespace)
+    await ensure_topics(
+        KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
+    )
     registry = HttpSchemaRegistry(registry_url)
-    producer = KafkaEventProducer(settings.kafka_bootstrap_servers)
+    producer = KafkaEventProducer(KafkaClientConfig(settings.kafka_bootstrap_servers))
     await producer.start()
     proc = start_worker(settings, group, log)
     try:

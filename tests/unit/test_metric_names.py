@@ -11,6 +11,7 @@ from factory.generate import dashboard_json
 from observability.alerts.rules import RULES
 from observability.kafka_exporter import KafkaSpanSink
 from observability.ops_collector import OpsCollector, OpsSnapshot
+from streams.kafka_auth import KafkaClientConfig
 from streams.telemetry import metrics
 from tools.k8s_validate import ROOT
 
@@ -73,7 +74,10 @@ def test_lost_spans_are_counted_as_a_metric() -> None:
     before = metrics.SPANS_DROPPED._value.get()
     # Nothing listens on port 1: the sink never connects, so its queue is all it has.
     sink = KafkaSpanSink(
-        "127.0.0.1:1", "otel.spans", max_queue=1, lost_metric=metrics.SPANS_DROPPED
+        KafkaClientConfig("127.0.0.1:1"),
+        "otel.spans",
+        max_queue=1,
+        lost_metric=metrics.SPANS_DROPPED,
     )
     try:
         assert sink.offer([(b"k", b"a"), (b"k", b"b"), (b"k", b"c")]) == 1

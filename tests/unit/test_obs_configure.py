@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from observability.kafka_exporter import configure_tracing
+from streams.kafka_auth import KafkaClientConfig
 
 
 class _Collector(ThreadingHTTPServer):
@@ -70,4 +71,4 @@ def test_otlp_posts_to_the_traces_path(collector: _Collector, suffix: str) -> No
 
 def test_kafka_needs_a_topic() -> None:
     with pytest.raises(ValueError, match="together"):
-        configure_tracing("api", kafka_bootstrap="localhost:9092")
+        configure_tracing("api", kafka=KafkaClientConfig("localhost:9092"))

@@ -11,6 +11,7 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 
 from connectors.kafka import KafkaEventProducer
 from streams.errors import BrokerUnavailableError
+from streams.kafka_auth import KafkaClientConfig
 
 
 class _Producer:
@@ -33,7 +34,7 @@ class _Producer:
 
 
 async def test_lost_sequence_state_replaces_the_producer(monkeypatch: pytest.MonkeyPatch) -> None:
-    producer = KafkaEventProducer("127.0.0.1:1")
+    producer = KafkaEventProducer(KafkaClientConfig("127.0.0.1:1"))
     wedged = _Producer(OutOfOrderSequenceNumber())
     fresh = _Producer(None)
     made = iter([wedged, fresh])
@@ -51,7 +52,7 @@ async def test_lost_sequence_state_replaces_the_producer(monkeypatch: pytest.Mon
 
 
 async def test_an_ordinary_outage_keeps_the_producer(monkeypatch: pytest.MonkeyPatch) -> None:
-    producer = KafkaEventProducer("127.0.0.1:1")
+    producer = KafkaEventProducer(KafkaClientConfig("127.0.0.1:1"))
     flaky = _Producer(OSError("connection reset"))
     starts = []
 
