@@ -72,7 +72,7 @@ def _h(s: Settings, work: Path, full: bool) -> Coroutine[Any, Any, Report]:
         return scenario_h(
             s, work, problems=3000, poison=30, api_problems=200, outage_s=30, timeout=900
         )
-    return scenario_h(s, work, problems=200, poison=3, api_problems=20, outage_s=6, timeout=180)
+    return scenario_h(s, work, problems=120, poison=2, api_problems=12, outage_s=4, timeout=180)
 
 
 RUNNERS: dict[str, Runner] = {"a": _a, "b": _b, "c": _c, "d": _d, "f": _f, "h": _h, "i": _i}

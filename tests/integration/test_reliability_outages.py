@@ -15,14 +15,16 @@ from tests.chaos.outages import scenario_h
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+OUTAGE_S = 4.0
+
 
 async def test_registry_down_and_api_killed_lose_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
     report = await scenario_h(
-        settings, tmp_path, problems=200, poison=3, api_problems=20, outage_s=6, timeout=180
+        settings, tmp_path, problems=120, poison=2, api_problems=12, outage_s=OUTAGE_S, timeout=180
     )
     print(report.render())
     assert not report.failures, report.render()
-    assert report.figures["registry down (s)"] >= 6
-    assert report.figures["API down (s)"] >= 6
+    assert report.figures["registry down (s)"] >= OUTAGE_S
+    assert report.figures["API down (s)"] >= OUTAGE_S
