@@ -8,6 +8,7 @@ from agents.render.pipeline import RenderConfig
 from agents.render.theme import Theme
 from connectors.tts.factory import TtsConfig
 from streams.ports.tts import parse_chain
+from streams.processor import ProcessorConfig
 from streams.settings import Settings
 
 
@@ -21,6 +22,14 @@ def theme_from_settings(settings: Settings) -> Theme:
         text=settings.brand_text,
         font=settings.brand_font,
         logo_path=settings.brand_logo_path,
+    )
+
+
+def processor_config(settings: Settings) -> ProcessorConfig:
+    """Physical topic names and retry delays of every step processor."""
+    return ProcessorConfig(
+        topic_namespace=settings.topic_namespace,
+        retry_delay_factor=settings.retry_delay_factor,
     )
 
 

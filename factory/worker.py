@@ -15,6 +15,7 @@ import faust
 
 from connectors.kafka import KafkaEventProducer
 from connectors.registry_client import HttpSchemaRegistry
+from factory.config import processor_config
 from factory.resources import Resources
 from factory.steps import StepContext
 from factory.topology import ProcessGroup, StepBinding, worker_group
@@ -65,7 +66,7 @@ def bind_step(
         step=built.step,
         serde=serde,
         publisher=publisher,
-        settings=settings,
+        config=processor_config(settings),
         concurrency=binding.concurrency(settings),
         batch_max=binding.batch_max(settings),
     )

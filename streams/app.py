@@ -153,11 +153,11 @@ def bind(app: faust.App, processor: StepProcessor) -> list[str]:
     returns, i.e. after every output of the batch was acknowledged by the broker. Concurrency
     stays 1 so events of a partition are processed in order.
     """
-    settings = processor.settings
+    config = processor.config
     spec = processor.spec
     processor.group = str(app.conf.id)
     batch_max = processor.batch_max or BATCH_MAX
-    physical = [settings.topic(spec.name), *(settings.topic(t) for t in spec.retry_topics)]
+    physical = [config.topic(spec.name), *(config.topic(t) for t in spec.retry_topics)]
     for index, name in enumerate(physical):
         channel = app.topic(
             name,

@@ -27,7 +27,6 @@ from streams.routing import (
     retry_headers,
     route_failure,
 )
-from streams.settings import Settings
 from streams.step import Emit, EmitNow, Record, Step
 from streams.telemetry import metrics, tracing
 from streams.telemetry.context import PROBLEM_ATTRIBUTE, correlation_id
@@ -37,10 +36,23 @@ from streams.telemetry.propagation import inject, process_span, publish_span, tr
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["Emit", "EmitNow", "Publisher", "Record", "Step", "StepProcessor"]
+__all__ = ["Emit", "EmitNow", "ProcessorConfig", "Publisher", "Record", "Step", "StepProcessor"]
 
 
 Outgoing = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """What a processor takes from the settings: the topic namespace (physical names) and the
+    factor on the retry tiers' delays (tests shrink it; production keeps 1.0)."""
+
+    topic_namespace: str = ""
+    retry_delay_factor: float = 1.0
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a catalogue name, with the namespace applied."""
+        return f"{self.topic_namespace}{name}"
 
 
 class Publisher(Protocol):
@@ -95,7 +107,7 @@ class StepProcessor:
         step: Step,
         serde: AvroSerde,
         publisher: Publisher,
-        settings: Settings,
+        config: ProcessorConfig,
         clock: Callable[[], float] = time.time,
         concurrency: int = 1,
         batch_max: int | None = None,
@@ -111,7 +123,7 @@ class StepProcessor:
         self.step = step
         self.serde = serde
         self.publisher = publisher
-        self.settings = settings
+        self.config = config
         self.clock = clock
         self.counts: dict[str, int] = {"ok": 0, "retry": 0, "dlq": 0}
         # The consumer group (span attribute); ``bind`` sets it from the Faust app.
@@ -204,7 +216,7 @@ class StepProcessor:
                     msg.attempts,
                     exc,
                     now_ms=int(self.clock() * 1000),
-                    delay_factor=self.settings.retry_delay_factor,
+                    delay_factor=self.config.retry_delay_factor,
                 )
                 metrics.EVENTS_FAILED.labels(self.agent, self.spec.name, route.kind.value).inc()
                 routed = await self._route(msg, route, exc, record)
@@ -235,7 +247,7 @@ class StepProcessor:
         encoded: list[Outgoing] = []
         for out in outputs:
             spec = topic(out.topic)
-            physical = self.settings.topic(spec.name)
+            physical = self.config.topic(spec.name)
             with publish_span(tracer, physical, key=out.key) as span:
                 value = await self.serde.encode_async(
                     subject_for(physical), spec.value_schema, out.record
@@ -247,7 +259,7 @@ class StepProcessor:
     async def _route(
         self, msg: Message, route: Route, exc: BaseException, record: Record | None
     ) -> list[Outgoing]:
-        physical = self.settings.topic(route.topic)
+        physical = self.config.topic(route.topic)
         if route.kind is RouteKind.RETRY:
             log.info("retrying %s@%s/%s: %s", msg.topic, msg.partition, msg.offset, describe(exc))
             return [(physical, msg.key, msg.value or b"", retry_headers(msg, route, exc))]

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
+from factory.config import processor_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
 from streams.catalogue import topic
@@ -101,7 +102,7 @@ async def test_kcat_prints_the_error_headers_of_a_dead_lettered_poison_record(
             step=never_called,
             serde=AvroSerde(InMemorySchemaRegistry()),
             publisher=publisher,
-            settings=settings,
+            config=processor_config(settings),
         )
         outcome = await processor.process(
             Message(

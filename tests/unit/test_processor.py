@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from factory.config import processor_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic
@@ -64,7 +65,7 @@ async def _processor(
         step=step,
         serde=serde,
         publisher=publisher,
-        settings=settings,
+        config=processor_config(settings),
         clock=lambda: 1000.0,
     )
     return proc, publisher, serde
@@ -193,7 +194,7 @@ async def test_concurrent_steps_publish_in_batch_order(settings: Settings) -> No
     step = GatedStep(expected=2)
     proc = StepProcessor(
         agent="test", spec=SPEC, step=step, serde=serde, publisher=publisher,
-        settings=settings, concurrency=2,
+        config=processor_config(settings), concurrency=2,
     )  # fmt: skip
     physical = settings.topic("problems.submitted")
     msgs = [
@@ -227,7 +228,12 @@ async def test_publish_now_sends_before_the_step_returns(settings: Settings) -> 
         return [Emit("problems.submitted", "late", record)]
 
     proc = StepProcessor(
-        agent="test", spec=SPEC, step=step, serde=serde, publisher=publisher, settings=settings
+        agent="test",
+        spec=SPEC,
+        step=step,
+        serde=serde,
+        publisher=publisher,
+        config=processor_config(settings),
     )
     await proc.process(await _message(serde, settings))
     assert seen_during_step == [1]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from factory.config import processor_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic
@@ -96,7 +97,7 @@ async def _setup(
         step=step,
         serde=AvroSerde(registry),  # a cold cache: decoding asks the registry
         publisher=publisher,
-        settings=settings,
+        config=processor_config(settings),
         clock=lambda: 1000.0,
     )
     msg = Message(topic=physical, partition=0, offset=7, key=b"k", value=value, headers=())

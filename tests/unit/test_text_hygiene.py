@@ -13,6 +13,7 @@ import pytest
 from agents.draft import DraftStep
 from agents.drafting.guardrails import violations
 from agents.render.agent import RenderStep, shown_script
+from factory.config import processor_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams import text
@@ -145,7 +146,7 @@ async def _draft_through_the_processor(problem: dict[str, Any]) -> tuple[str, li
         step=DraftStep(k=1),
         serde=serde,
         publisher=Publisher(),
-        settings=settings,
+        config=processor_config(settings),
         clock=lambda: 1000.0,
     )
     physical = settings.topic("problems.submitted")
