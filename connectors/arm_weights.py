@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from schemas.serializer import AvroSerde
 from streams.errors import MunjeroError
-from streams.kafka_auth import client_config
-from streams.settings import Settings
+from streams.kafka_auth import KafkaClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,20 @@ def weights_from(record: Mapping[str, object]) -> dict[str, float]:
     return {str(arm["arm_id"]): float(arm["weight"]) for arm in arms}
 
 
+@dataclass(frozen=True)
+class ArmWeightsConfig:
+    """Where the weights come from: the Kafka identity and the physical
+    ``experiments.updated`` topic."""
+
+    kafka: KafkaClientConfig
+    topic: str
+
+
 class ArmWeights:
     """The latest weights per experiment, kept current by ``run``."""
 
-    def __init__(self, settings: Settings, serde: AvroSerde) -> None:
-        self._settings = settings
+    def __init__(self, config: ArmWeightsConfig, serde: AvroSerde) -> None:
+        self._config = config
         self._serde = serde
         self._weights: dict[str, dict[str, float]] = {}
         self.updates = 0
@@ -75,11 +84,11 @@ class ArmWeights:
                 await task
 
     async def run(self) -> None:
-        topic = self._settings.topic("experiments.updated")
+        topic = self._config.topic
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,
             isolation_level="read_committed",
-            **client_config(self._settings).kwargs(),
+            **self._config.kafka.kwargs(),
         )
         await consumer.start()
         try:

@@ -6,7 +6,11 @@ from __future__ import annotations
 from agents.render.compose import Encoding
 from agents.render.pipeline import RenderConfig
 from agents.render.theme import Theme
+from connectors.arm_weights import ArmWeightsConfig
 from connectors.tts.factory import TtsConfig
+from observability.telemetry_sink import TelemetrySinkConfig
+from services.sink.sink import SinkConfig
+from streams.kafka_auth import client_config
 from streams.ports.tts import parse_chain
 from streams.processor import ProcessorConfig
 from streams.settings import Settings
@@ -55,4 +59,35 @@ def tts_config(settings: Settings) -> TtsConfig:
         azure_url=settings.tts_azure_url,
         cache_dir=settings.tts_cache_dir or settings.data_dir / "tts-cache",
         model_dir=settings.tts_model_dir or settings.data_dir / "models",
+    )
+
+
+def sink_config(settings: Settings) -> SinkConfig:
+    """The ClickHouse sink's group, namespace, database and flush policy."""
+    return SinkConfig(
+        kafka=client_config(settings),
+        group_id=settings.group("sink"),
+        database=settings.clickhouse_database,
+        topic_namespace=settings.topic_namespace,
+        batch_size=settings.sink_batch_size,
+        flush_ms=settings.sink_flush_ms,
+    )
+
+
+def telemetry_sink_config(settings: Settings) -> TelemetrySinkConfig:
+    """The telemetry sink's group, span and log topics, database and retention."""
+    return TelemetrySinkConfig(
+        kafka=client_config(settings),
+        group_id=settings.group("telemetry-sink"),
+        spans_topic=settings.topic("otel.spans"),
+        logs_topic=settings.topic("otel.logs"),
+        database=settings.clickhouse_database,
+        retention_days=settings.telemetry_retention_days,
+    )
+
+
+def arm_weights_config(settings: Settings) -> ArmWeightsConfig:
+    """Where drafting reads the experiments' arm weights."""
+    return ArmWeightsConfig(
+        kafka=client_config(settings), topic=settings.topic("experiments.updated")
     )

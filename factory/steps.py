@@ -22,6 +22,7 @@ from agents.publish import PublishStep
 from agents.render.agent import RenderStep
 from connectors.arm_weights import ArmWeights
 from connectors.llm.chat import ChatCompletionsClient
+from factory.config import arm_weights_config
 from factory.resources import Resources
 from schemas.serializer import AvroSerde
 from streams.processor import Emit, EmitNow, Step
@@ -101,7 +102,7 @@ def build_index(ctx: StepContext) -> BuiltStep:
 
 def build_draft(ctx: StepContext) -> BuiltStep:
     s, r = ctx.settings, ctx.resources
-    weights = ArmWeights(s, ctx.serde)
+    weights = ArmWeights(arm_weights_config(s), ctx.serde)
     step = DraftStep(
         k=s.draft_variants_per_problem,
         weights=lambda: weights.get(EXPERIMENT_ID),

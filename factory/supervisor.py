@@ -33,6 +33,7 @@ from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
 from factory.children import kill_all, spawn_workers, stop_processes
 from factory.clickhouse_http import AnalystEndpoint, serve_clickhouse_http
+from factory.config import sink_config, telemetry_sink_config
 from factory.devkey import ensure_dev_key
 from factory.discovery import Endpoints, announce
 from factory.parts import dashboard_deps, ready_checks, refresh_ops, run_evaluator
@@ -133,7 +134,11 @@ async def running_factory(
             WarehouseStatusReader(warehouse, settings.clickhouse_database), ttl_s=None
         )
         sink = ClickHouseSink(
-            settings, warehouse, serde, create_schema=False, on_landed=statuses.invalidate
+            sink_config(settings),
+            warehouse,
+            serde,
+            create_schema=False,
+            on_landed=statuses.invalidate,
         )
         stop_sink = asyncio.Event()
         sink_task = asyncio.create_task(sink.run(stop_sink), name="clickhouse-sink")
@@ -146,7 +151,7 @@ async def running_factory(
         stack.push_async_callback(
             cancel_task, asyncio.create_task(run_evaluator(settings, warehouse, serde, publisher))
         )
-        telemetry_sink = TelemetrySink(settings, warehouse)
+        telemetry_sink = TelemetrySink(telemetry_sink_config(settings), warehouse)
         await telemetry_sink.ensure_tables()
         in_background(stack, "otel-sink", telemetry_sink.run)
         collector = stack.enter_context(registered(OpsCollector()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,9 +33,8 @@ from observability.clickhouse_traces import (
     traces_ingest_ddl,
 )
 from observability.logs import LOG_COLUMNS, log_row
-from streams.kafka_auth import client_config
+from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import Warehouse
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,32 @@ def telemetry_statements(database: str, ttl_days: int) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class TelemetrySinkConfig:
+    """What the telemetry sink reads: its Kafka identity and group, the physical span and log
+    topics, the database and how long traces and logs are kept."""
+
+    kafka: KafkaClientConfig
+    group_id: str
+    spans_topic: str
+    logs_topic: str
+    database: str
+    retention_days: int
+
+
 class TelemetrySink:
-    def __init__(self, settings: Settings, warehouse: Warehouse) -> None:
-        self._settings = settings
+    def __init__(self, config: TelemetrySinkConfig, warehouse: Warehouse) -> None:
+        self._config = config
         self._warehouse = warehouse
-        self._db = settings.clickhouse_database
-        self._spans = settings.topic("otel.spans")
-        self._logs = settings.topic("otel.logs")
+        self._db = config.database
+        self._spans = config.spans_topic
+        self._logs = config.logs_topic
         self.spans_written = 0
         self.logs_written = 0
         self.malformed = 0
 
     async def ensure_tables(self) -> None:
-        for statement in telemetry_statements(self._db, self._settings.telemetry_retention_days):
+        for statement in telemetry_statements(self._db, self._config.retention_days):
             await self._warehouse.execute(statement)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -72,12 +85,12 @@ class TelemetrySink:
         consumer = AIOKafkaConsumer(
             self._spans,
             self._logs,
-            group_id=self._settings.group("telemetry-sink"),
+            group_id=self._config.group_id,
             client_id="munjero-telemetry-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=200,
-            **client_config(self._settings).kwargs(),
+            **self._config.kafka.kwargs(),
         )
         await consumer.start()
         try:

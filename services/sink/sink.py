@@ -32,6 +32,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,13 +44,29 @@ from schemas.serializer import AvroSerde
 from services.sink.batch import TP, Backoff, Batch, FlushPolicy, Insert
 from streams.catalogue import TopicSpec, ingested_topics
 from streams.errors import BrokerUnavailableError, MunjeroError, SerializationError
-from streams.kafka_auth import KafkaClientConfig, client_config
+from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import Warehouse
-from streams.settings import Settings
 from warehouse.rows import INGEST_ERROR_COLUMN_NAMES, Row, error_row, mapper_for_topic
 from warehouse.tables import INGEST_ERRORS
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """What the sink reads: its Kafka identity and group, the topic namespace, the database
+    and when to flush (rows per batch, milliseconds since the batch's first row)."""
+
+    kafka: KafkaClientConfig
+    group_id: str
+    database: str
+    topic_namespace: str
+    batch_size: int
+    flush_ms: int
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a catalogue name, with the namespace applied."""
+        return f"{self.topic_namespace}{name}"
 
 
 class ClickHouseSink:
@@ -57,7 +74,7 @@ class ClickHouseSink:
 
     def __init__(
         self,
-        settings: Settings,
+        config: SinkConfig,
         warehouse: Warehouse,
         serde: AvroSerde,
         *,
@@ -65,15 +82,15 @@ class ClickHouseSink:
         create_schema: bool = True,
         on_landed: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
-        self._settings = settings
+        self._config = config
         self._warehouse = warehouse
         self._serde = serde
-        self._db = settings.clickhouse_database
-        self._specs = {settings.topic(s.name): s for s in (specs or ingested_topics())}
+        self._db = config.database
+        self._specs = {config.topic(s.name): s for s in (specs or ingested_topics())}
         self._create_schema = create_schema
         # Told the ids of every batch once its rows are queryable (the API's status cache).
         self._on_landed = on_landed
-        self._policy = FlushPolicy(settings.sink_batch_size, settings.sink_flush_ms / 1000)
+        self._policy = FlushPolicy(config.batch_size, config.flush_ms / 1000)
         self._batch = Batch()
         self._flush_lock = asyncio.Lock()
         self._progress: dict[TP, int] = {}  # next offset known to be in the warehouse
@@ -101,14 +118,14 @@ class ClickHouseSink:
     async def _run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         consumer = AIOKafkaConsumer(
-            group_id=self._settings.group("sink"),
+            group_id=self._config.group_id,
             client_id="munjero-sink",
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            **client_config(self._settings).kwargs(),
+            **self._config.kafka.kwargs(),
         )
         consumer.subscribe(self.topics, listener=_Revoked(self))
         # The schema (chdb, in a thread) is created while the group join and the first fetches

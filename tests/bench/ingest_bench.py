@@ -33,6 +33,7 @@ from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.arrow import warm_up
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.schema import ensure_schema
+from factory.config import sink_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
@@ -124,7 +125,7 @@ async def sink_end_to_end(
     # the clock. The consumer-group join and first fetch stay inside it.
     await ensure_schema(warehouse, settings.clickhouse_database)
     warm_up()
-    sink = ClickHouseSink(settings, warehouse, serde, create_schema=False)
+    sink = ClickHouseSink(sink_config(settings), warehouse, serde, create_schema=False)
     stop = asyncio.Event()
     wanted = sum(ends.values())
     started = time.perf_counter()

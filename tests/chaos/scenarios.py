@@ -49,6 +49,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from factory.children import stop_processes, worker_env
+from factory.config import sink_config
 from schemas.serializer import AvroSerde, subject_for
 from streams.catalogue import topic as catalogue_topic
 from streams.events import derived_meta
@@ -253,7 +254,7 @@ async def clickhouse_audit(f: Factory, work: Path, report: Report, tables: Seque
     from services.sink.sink import ClickHouseSink, end_offsets
 
     warehouse = ChdbWarehouse(work / "chdb")
-    sink = ClickHouseSink(f.settings, warehouse, f.serde)
+    sink = ClickHouseSink(sink_config(f.settings), warehouse, f.serde)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     db = f.settings.clickhouse_database

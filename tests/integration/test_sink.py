@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
+from factory.config import sink_config
 from schemas.errors import RegistryUnavailableError
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
@@ -75,7 +76,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
 
 @contextlib.asynccontextmanager
 async def running(env: Env) -> AsyncIterator[ClickHouseSink]:
-    sink = ClickHouseSink(env.settings, env.warehouse, env.serde)
+    sink = ClickHouseSink(sink_config(env.settings), env.warehouse, env.serde)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
@@ -242,7 +243,7 @@ async def test_a_failing_insert_is_retried_and_nothing_is_committed_before_it_la
 ) -> None:
     flaky = FlakyWarehouse(env.warehouse, failures=2)
     events = samples.pipeline(samples.PROBLEMS[3], 4, windows=1)
-    sink = ClickHouseSink(env.settings, flaky, env.serde)
+    sink = ClickHouseSink(sink_config(env.settings), flaky, env.serde)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
@@ -304,7 +305,7 @@ async def test_a_registry_outage_holds_the_batch_and_a_stop_in_it_records_nothin
     await env.produce(events)
     down = DownRegistry(env.serde._registry)
     # A serde of its own, so no schema is cached: every decode asks the (unreachable) registry.
-    sink = ClickHouseSink(env.settings, env.warehouse, AvroSerde(down))
+    sink = ClickHouseSink(sink_config(env.settings), env.warehouse, AvroSerde(down))
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     async with asyncio.timeout(60):

@@ -16,6 +16,7 @@ import pytest
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.status import WarehouseStatusReader
+from factory.config import sink_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from services.api import build_default_deps, create_app
@@ -66,7 +67,7 @@ async def factory(settings: Settings) -> AsyncIterator[Factory]:
     serde = AvroSerde(InMemorySchemaRegistry())  # the API, the workers and the sink share it
     direct = WarehouseStatusReader(warehouse, db)
     cache = CachedStatusReader(direct, ttl_s=None)  # as factory/supervisor.py wires it
-    sink = ClickHouseSink(settings, warehouse, serde, on_landed=cache.invalidate)
+    sink = ClickHouseSink(sink_config(settings), warehouse, serde, on_landed=cache.invalidate)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     deps = await build_default_deps(settings, producer, serde, cache)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from connectors.registry_client import HttpSchemaRegistry
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
+from factory.config import sink_config
 from schemas.serializer import AvroSerde, subject_for
 from services.sink.sink import ClickHouseSink, end_offsets
 from streams.kafka_auth import KafkaClientConfig
@@ -95,7 +96,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_double_counts_nothing(
     assert len(seen) == N * k
 
     warehouse = ChdbWarehouse(tmp_path / "chdb")
-    sink = ClickHouseSink(settings, warehouse, serde)
+    sink = ClickHouseSink(sink_config(settings), warehouse, serde)
     stop = asyncio.Event()
     task = asyncio.create_task(sink.run(stop))
     try:
