@@ -189,6 +189,27 @@ async def submit(api_url: str, key: str, indices: range) -> list[str]:
     return ids
 
 
+async def published_per_status_route(
+    api_url: str, key: str, ids: list[str], k: int, deadline: float
+) -> dict[str, int]:
+    """What a producer sees after the restarts: each problem's published count from
+    ``GET /v1/problems/{id}``, asked until all show ``k`` (the sink lands rows a moment after
+    Kafka has them) or the deadline passes."""
+    shown: dict[str, int] = {}
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
+    ) as client:
+        while True:
+            for problem_id in ids:
+                response = await client.get(f"/v1/problems/{problem_id}")
+                steps = response.json().get("steps", []) if response.status_code == 200 else []
+                published = [s for s in steps if s.get("step") == "published"]
+                shown[problem_id] = int(published[0].get("count") or 0) if published else 0
+            if all(n == k for n in shown.values()) or time.monotonic() > deadline:
+                return shown
+            await asyncio.sleep(1.0)  # the warehouse is a remote state: ask again
+
+
 @dataclass
 class Progress:
     drafts: auditor.DraftAudit
@@ -289,10 +310,14 @@ async def scenario_g(
         while not progress.done and time.monotonic() < deadline:
             await asyncio.sleep(2.0)  # end-to-end completion is a remote state: audit again
             progress = await audit(settings, data, ids, k)
+        shown = await published_per_status_route(found.api_url, up.key, ids, k, deadline)
         stopped.append(await up.interrupt("clean, after the audit"))
     finally:
         up.kill()  # a failed scenario must not leave a factory running on its data directory
 
+    whole = sum(n == k for n in shown.values())
+    report.figures["GET /v1/problems/{id} shows k of k published"] = f"{whole} of {len(ids)}"
+    report.check(whole == len(ids), f"status route short of {k} published: {shown}")
     for i, stop in enumerate(stopped, 1):
         report.figures[f"stop {i} ({stop.moment})"] = (
             f"exit {stop.exit_code} after {stop.seconds:.1f} s, {len(stop.noise)} ERROR lines"
