@@ -62,7 +62,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=deps.settings.api_max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=deps.config.max_body_bytes)
     # Outermost: the latency covers the body-size check and error handling too; the server
     # span's middleware (OpenTelemetry's) wraps even this one.
     app.add_middleware(RequestTelemetry)
@@ -103,5 +103,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         # reach it (NetworkPolicy); it carries counts, never payloads.
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    install_openapi(app, deps.settings)
+    install_openapi(app, max_batch=deps.config.max_batch)
     return app

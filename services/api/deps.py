@@ -22,11 +22,36 @@ from streams.ports.producer import Publisher
 from streams.settings import Settings
 
 
+@dataclass(frozen=True)
+class ApiConfig:
+    """What the API's routes read of the settings (its config slice)."""
+
+    topic_namespace: str = ""
+    max_body_bytes: int = 1_000_000
+    max_batch: int = 500
+    broker_timeout_s: float = 5.0
+    expected_variants: int = 3
+
+    def topic(self, name: str) -> str:
+        """The physical topic of a catalogue name (``Settings.topic``)."""
+        return f"{self.topic_namespace}{name}"
+
+
+def api_config(settings: Settings) -> ApiConfig:
+    return ApiConfig(
+        topic_namespace=settings.topic_namespace,
+        max_body_bytes=settings.api_max_body_bytes,
+        max_batch=settings.api_max_batch,
+        broker_timeout_s=settings.api_broker_timeout_s,
+        expected_variants=settings.draft_variants_per_problem,
+    )
+
+
 @dataclass
 class ApiDeps:
     """Everything a running API uses. The serde must be prepared (see ``api_subjects``)."""
 
-    settings: Settings
+    config: ApiConfig
     publisher: Publisher
     serde: AvroSerde
     keys: ApiKeyStore
@@ -70,7 +95,7 @@ async def build_default_deps(
     registers the API's schemas with the registry."""
     await serde.prepare(api_subjects(settings))
     return ApiDeps(
-        settings=settings,
+        config=api_config(settings),
         publisher=publisher,
         serde=serde,
         keys=ApiKeyStore.load(settings.resolved_api_keys_file, usage_path=key_usage_path(settings)),

@@ -127,7 +127,7 @@ class Gateway:
 
     def __init__(self, deps: ApiDeps) -> None:
         self.deps = deps
-        self._timeout = deps.settings.api_broker_timeout_s
+        self._timeout = deps.config.broker_timeout_s
 
     def authorize(self, headers: Headers, scope: str) -> Principal:
         """The caller, holding ``scope`` (else 401 / 403). ``Authorization: Bearer`` wins over

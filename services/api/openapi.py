@@ -17,7 +17,6 @@ from services.api.models import (
     ProblemBatch,
     ProblemIn,
 )
-from streams.settings import Settings
 
 REF = "#/components/schemas/{model}"
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -96,7 +95,7 @@ def _component_schemas() -> dict[str, Any]:
     return schemas
 
 
-def install_openapi(app: FastAPI, settings: Settings) -> None:
+def install_openapi(app: FastAPI, *, max_batch: int) -> None:
     """Complete FastAPI's generated document with the hand-parsed parts (built once, cached)."""
     generate = app.openapi
 
@@ -107,7 +106,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
             schemas = components.setdefault("schemas", {})
             for name, definition in _component_schemas().items():
                 schemas.setdefault(name, definition)
-            schemas["ProblemBatch"]["properties"]["problems"]["maxItems"] = settings.api_max_batch
+            schemas["ProblemBatch"]["properties"]["problems"]["maxItems"] = max_batch
             components["securitySchemes"] = SECURITY_SCHEMES
             app.openapi_schema = schema
         return app.openapi_schema

@@ -53,7 +53,7 @@ def knowledge_routes(app: FastAPI, gw: Gateway) -> None:
     """Register the routes on ``app`` itself: an included ``APIRouter`` adds a routing layer
     to every request (measurable on the hot path)."""
     serde = gw.deps.serde
-    topic = gw.deps.settings.topic("knowledge.ingested")
+    topic = gw.deps.config.topic("knowledge.ingested")
     subject = subject_for(topic)
 
     @app.post(

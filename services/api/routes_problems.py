@@ -57,11 +57,11 @@ def _accepted(ids: Ids) -> dict[str, str]:
 def problems_routes(app: FastAPI, gw: Gateway) -> None:
     """Register the routes on ``app`` itself: an included ``APIRouter`` adds a routing layer
     to every request (measurable on the hot path)."""
-    settings = gw.deps.settings
+    config = gw.deps.config
     serde = gw.deps.serde
-    topic = settings.topic("problems.submitted")
+    topic = config.topic("problems.submitted")
     subject = subject_for(topic)
-    batch_context = {"max_batch": settings.api_max_batch}
+    batch_context = {"max_batch": config.max_batch}
 
     def encode(
         problem: ProblemIn,
@@ -114,7 +114,7 @@ def problems_routes(app: FastAPI, gw: Gateway) -> None:
         response_description="Accepted: the broker acknowledged the event(s).",
         response_model=BatchAccepted,
         summary="Submit a batch of problems (all or nothing)",
-        description=f"Up to {settings.api_max_batch} problems in one request. Either every "
+        description=f"Up to {config.max_batch} problems in one request. Either every "
         "problem is accepted (202, ids in request order) or none is (4xx/503). Field errors are "
         'located as `["body", "problems", <index>, <field>]`.',
         responses=_WRITE_ERRORS,

@@ -31,7 +31,7 @@ _MEDIA = {
 
 def status_routes(app: FastAPI, gw: Gateway) -> None:
     """Register the status and media routes on ``app``."""
-    expected = gw.deps.settings.draft_variants_per_problem
+    expected = gw.deps.config.expected_variants
 
     async def read(problem_id: str) -> StatusDict:
         try:

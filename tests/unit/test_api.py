@@ -26,6 +26,7 @@ from services.api import (
     build_default_deps,
     create_app,
 )
+from services.api.deps import api_config
 from services.api.errors import Unauthenticated
 from services.api.idempotency import Answer, KeyedLocks, StoredAnswer
 from streams.errors import BrokerUnavailableError
@@ -626,7 +627,7 @@ async def test_readyz_reports_each_check(api_settings: Settings) -> None:
 
     def app_with(extra: list[ReadinessCheck]) -> httpx.AsyncClient:
         deps = ApiDeps(
-            settings=api_settings,
+            config=api_config(api_settings),
             publisher=publisher,
             serde=serde,
             keys=ApiKeyStore.load(api_settings.resolved_api_keys_file),
