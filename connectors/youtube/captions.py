@@ -21,13 +21,12 @@ from datetime import datetime
 from typing import Any
 
 import google.auth.exceptions
-import httplib2
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
 from connectors.youtube.ledger import UploadLedger
 from connectors.youtube.quota import CAPTIONS_INSERT_UNITS, CAPTIONS_LIST_UNITS, QuotaBudget
-from connectors.youtube.session import error_reason, verdict
+from connectors.youtube.session import TRANSPORT_ERRORS, error_reason, verdict
 from streams.ports.publishing import CaptionFile
 
 log = logging.getLogger(__name__)
@@ -118,11 +117,7 @@ class CaptionUploader:
                 if not getattr(exc, "retryable", False):
                     return "", await self._skip(key, f"credentials refused: {exc}")
                 failures = await self._back_off(failures, exc)
-            except (
-                httplib2.HttpLib2Error,
-                OSError,
-                google.auth.exceptions.TransportError,
-            ) as exc:
+            except TRANSPORT_ERRORS as exc:
                 failures = await self._back_off(failures, exc)
 
     async def _find(self, video_id: str, language: str) -> str | None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import google.auth.exceptions
-import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
@@ -37,6 +36,7 @@ from connectors.youtube.ledger import UploadLedger
 from connectors.youtube.metadata import key_line, video_resource
 from connectors.youtube.quota import LIST_UNITS, VIDEOS_INSERT_UNITS, QuotaBudget
 from connectors.youtube.session import (
+    TRANSPORT_ERRORS,
     SessionGoneError,
     SessionRecordingHttp,
     StatusQueryError,
@@ -154,7 +154,7 @@ class YouTubePublisher:
             if exc.verdict in ("retry", "quota"):
                 raise PublishUnavailableError(f"YouTube answered {exc.status}: {message}") from exc
             raise PublishRejectedError(f"YouTube refused: {exc.status} {message}") from exc
-        except (httplib2.HttpLib2Error, OSError, google.auth.exceptions.TransportError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise PublishUnavailableError(f"YouTube unreachable: {exc}") from exc
         except google.auth.exceptions.RefreshError as exc:
             if getattr(exc, "retryable", False):
@@ -200,11 +200,7 @@ class YouTubePublisher:
                         await self._sleep_until(await asyncio.to_thread(self._quota.exhaust))
                     # quota or gone: prepare again from the ledger (resume, recall or reopen).
                     request = None
-                except (
-                    httplib2.HttpLib2Error,
-                    OSError,
-                    google.auth.exceptions.TransportError,
-                ) as exc:
+                except TRANSPORT_ERRORS as exc:
                     failures = await self._back_off(failures, exc)
                 except google.auth.exceptions.RefreshError as exc:
                     if not getattr(exc, "retryable", False):

@@ -9,12 +9,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import google.auth.exceptions
 import google_auth_httplib2
+import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.http import build_http
 
 Verdict = Literal["quota", "retry", "gone", "reject"]
 
+# What a network or token-transport failure raises: transient for every YouTube call.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    httplib2.HttpLib2Error,
+    OSError,
+    google.auth.exceptions.TransportError,
+)
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 

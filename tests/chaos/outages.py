@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import httpx
 
 from connectors.broker import free_port
+from factory.children import kill_group
 from services.api.auth import PROBLEMS_WRITE, ApiKeyStore
 from streams.catalogue import topic as catalogue_topic
 from streams.settings import Settings
@@ -101,12 +101,6 @@ def _create_warehouse_schema(settings: Settings) -> None:
     )
 
 
-def _kill(proc: Proc) -> None:
-    """SIGKILL, as a crashed node: no shutdown code runs."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 async def _answers(url: str, proc: Proc, *, timeout: float) -> None:
     """Wait until ``url`` answers 200 (a process's own probe); fail early if it died."""
     deadline = time.monotonic() + timeout
@@ -160,7 +154,7 @@ async def scenario_h(
             finally:
                 await asyncio.to_thread(sigterm, worker)
     finally:
-        _kill(registry)
+        kill_group(registry)
     return report
 
 
@@ -191,7 +185,7 @@ async def _registry_outage(
     worker = spawn(settings, "content", work / "content-0.log")
     try:
         await counter.until(max(1, half * k // 3), timeout=timeout)
-        _kill(registry)
+        kill_group(registry)
         down = time.monotonic()
         await asyncio.to_thread(sigterm, worker)  # a rolling restart: a cold schema cache
         worker = spawn(settings, "content", work / "content-1.log")
@@ -279,7 +273,7 @@ async def _api_killed(
             producer.submit(wanted, deadline=time.monotonic() + timeout)
         )
         await producer.until_accepted(problems // 2, timeout=timeout)
-        _kill(api)
+        kill_group(api)
         killed = time.monotonic()
         await asyncio.sleep(outage_s)  # the outage itself
         api = _cli(home, ["api"], work / "api-1.log")
