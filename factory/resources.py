@@ -59,11 +59,15 @@ class Resources:
         return self._store
 
     @property
+    def _cache_bytes(self) -> int:
+        return int(self.settings.embedding_cache_mb * (1 << 20))
+
+    @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             from connectors.embeddings.factory import open_embedder
 
-            self._embedder = open_embedder(self.settings.embedder)
+            self._embedder = open_embedder(self.settings.embedder, self._cache_bytes)
         return self._embedder
 
     @property
@@ -78,7 +82,7 @@ class Resources:
         if self._cross_embedder is None:
             from connectors.embeddings.factory import open_embedder
 
-            self._cross_embedder = open_embedder(name)
+            self._cross_embedder = open_embedder(name, self._cache_bytes)
         return self._cross_embedder
 
     @property

@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # Second, cross-lingual index (Korean problem -> English fact and the reverse): use-m3, or
     # "" for none. Each pair of embedders has its own calibrated relevance model.
     crosslingual_embedder: str = Field(default="use-m3", pattern="^(use-m3|e5-small|)$")
+    # Per embedder, the most memory its cache of recent vectors may hold (0: no cache).
+    embedding_cache_mb: float = Field(default=8.0, ge=0.0)
     chunk_max_chars: int = Field(default=700, ge=100)
     # Drafting retrieval. Scores are calibrated probabilities of relevance (0-1), fitted per
     # embedder pair on the evaluation set (docs/retrieval-eval.md).

@@ -17,13 +17,24 @@ def content_key(model: str, kind: str, text: str) -> bytes:
     return hashlib.sha256(f"{model}\x1f{kind}\x1f{text}".encode()).digest()
 
 
-class CachingEmbedder:
-    """Wraps an embedder with a bounded LRU keyed by content hash."""
+# What one entry costs beyond its vector's bytes: the 32-byte key object, the OrderedDict
+# node and the ndarray header, measured with tracemalloc at ~230 bytes; rounded up.
+ENTRY_OVERHEAD_BYTES = 256
 
-    def __init__(self, inner: Embedder, capacity: int = 100_000) -> None:
+
+class CachingEmbedder:
+    """Wraps an embedder with an LRU keyed by content hash, bounded in bytes.
+
+    Bytes, not entries: the 30-minute soak showed an entry-count bound (100,000 vectors, about
+    400 MB for two embedders) growing the worker for hours before it would plateau. The cache
+    earns its keep on redelivered batches and re-posted documents, which a few MB covers.
+    """
+
+    def __init__(self, inner: Embedder, max_bytes: int = 8 << 20) -> None:
         self._inner = inner
-        self._capacity = capacity
+        self._max_bytes = max_bytes
         self._cache: OrderedDict[bytes, Vectors] = OrderedDict()
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -48,7 +59,8 @@ class CachingEmbedder:
         if todo:
             embed = self._inner.embed_queries if kind == "query" else self._inner.embed_passages
             for text, vector in zip(todo, embed(todo), strict=True):
-                found[content_key(self.name, kind, text)] = vector
+                # A copy: a row view would keep its whole batch's array alive after eviction.
+                found[content_key(self.name, kind, text)] = np.array(vector, dtype=np.float32)
         self.misses += len(todo)
         self.hits += len(keys) - len(todo)
         for key, vector in found.items():
@@ -58,7 +70,11 @@ class CachingEmbedder:
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     def _put(self, key: bytes, vector: Vectors) -> None:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return
         self._cache[key] = vector
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._capacity:
-            self._cache.popitem(last=False)
+        self.bytes += vector.nbytes + ENTRY_OVERHEAD_BYTES
+        while self.bytes > self._max_bytes and self._cache:
+            _, old = self._cache.popitem(last=False)
+            self.bytes -= old.nbytes + ENTRY_OVERHEAD_BYTES

@@ -107,6 +107,7 @@ def main() -> int:
     parser.add_argument("--scenario", required=True, choices=[*RUNNERS, "e", "g"])
     parser.add_argument("--full", action="store_true", help="the issue's numbers")
     parser.add_argument("--work", type=Path, help="work directory (default: a temporary one)")
+    parser.add_argument("--seconds", type=float, help="f only: soak this long instead")
     args = parser.parse_args()
     if args.scenario == "e":
         return run_e(args.full)
@@ -131,7 +132,11 @@ def main() -> int:
             retry_delay_factor=1.0 if args.full else 0.01,
             sim_speed=700_000.0,
         )
-        report = asyncio.run(RUNNERS[args.scenario](settings, work, args.full))
+        run = RUNNERS[args.scenario](settings, work, args.full)
+        if args.scenario == "f" and args.seconds:
+            run.close()
+            run = scenarios.scenario_f(settings, work, seconds=args.seconds)
+        report = asyncio.run(run)
         print(report.render())
         return 1 if report.failures else 0
     return 1  # unreachable; mypy cannot see that ExitStack does not swallow

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from connectors.embeddings.cache import CachingEmbedder, content_key
+from connectors.embeddings.cache import ENTRY_OVERHEAD_BYTES, CachingEmbedder, content_key
 from streams.ports.embeddings import Vectors, normalise
 
 
@@ -64,9 +64,50 @@ def test_query_and_passage_vectors_are_cached_apart() -> None:
 
 def test_lru_evicts_the_oldest_and_a_batch_larger_than_capacity_still_answers() -> None:
     inner = CountingEmbedder()
-    cached = CachingEmbedder(inner, capacity=2)
+    entry = 3 * 4 + ENTRY_OVERHEAD_BYTES  # a 3-d float32 vector and its bookkeeping
+    cached = CachingEmbedder(inner, max_bytes=2 * entry)
     out = cached.embed_passages(["a", "bb", "ccc"])
     assert out.shape == (3, 3)
     cached.embed_passages(["a"])  # evicted: embedded again
     assert inner.calls[-1] == ("passage", ["a"])
     assert cached.embed_passages([]).shape == (0, 3)
+
+
+class WideEmbedder(CountingEmbedder):
+    """384-d like e5-small, each batch one array (as the real models return)."""
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def _vec(self, kind: str, texts: Sequence[str]) -> Vectors:
+        self.calls.append((kind, list(texts)))
+        rows = np.random.default_rng(len(self.calls)).random((len(texts), 384))
+        return normalise(rows)
+
+
+def test_the_cache_holds_at_most_its_byte_budget_however_many_texts_pass() -> None:
+    budget = 1 << 20
+    cached = CachingEmbedder(WideEmbedder(), max_bytes=budget)
+    for start in range(0, 5_000, 50):
+        cached.embed_passages([f"text {i}" for i in range(start, start + 50)])
+        assert cached.bytes <= budget
+    held = list(cached._cache.values())
+    # Full, not emptied by eviction, and each entry owns its bytes: no row view keeps a
+    # whole evicted batch alive behind the count.
+    assert cached.bytes > budget - (384 * 4 + ENTRY_OVERHEAD_BYTES)
+    assert all(v.base is None for v in held)
+    assert cached.bytes == sum(v.nbytes + ENTRY_OVERHEAD_BYTES for v in held)
+    # The most recent texts are the ones kept.
+    before = len(cached._inner.calls)  # type: ignore[attr-defined]
+    cached.embed_passages(["text 4999"])
+    assert len(cached._inner.calls) == before  # type: ignore[attr-defined]
+
+
+def test_a_zero_budget_caches_nothing_and_still_answers() -> None:
+    inner = CountingEmbedder()
+    cached = CachingEmbedder(inner, max_bytes=0)
+    assert cached.embed_passages(["a"]).shape == (1, 3)
+    assert cached.embed_passages(["a"]).shape == (1, 3)
+    assert len(inner.calls) == 2
+    assert cached.bytes == 0
