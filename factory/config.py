@@ -71,7 +71,18 @@ def sink_config(settings: Settings) -> SinkConfig:
         topic_namespace=settings.topic_namespace,
         batch_size=settings.sink_batch_size,
         flush_ms=settings.sink_flush_ms,
+        registry_url=_registry_for_clickhouse(settings),
     )
+
+
+def _registry_for_clickhouse(settings: Settings) -> str | None:
+    """The registry URL chdb may fetch writer schemas from, or None when Python must decode:
+    another decoder asked for, no HTTP registry, or one behind a login (its password would
+    travel in SQL text)."""
+    url = settings.schema_registry_url
+    if settings.sink_decoder != "clickhouse" or not url or settings.schema_registry_user:
+        return None
+    return url if url.startswith(("http://", "https://")) else None
 
 
 def telemetry_sink_config(settings: Settings) -> TelemetrySinkConfig:

@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
-from schemas.contracts import EVENT_TYPES, parsed_schema, schema_text
+from schemas.contracts import EVENT_TYPES, load_schema, parsed_schema, schema_text
 from schemas.errors import SerializationError, UnknownSchemaError
 from schemas.registry import SchemaRegistry
 
@@ -48,6 +48,7 @@ class AvroSerde:
         self._registry = registry
         self._ids: dict[tuple[str, str], int] = {}  # (subject, event_type) -> id
         self._readers: dict[int, tuple[str, Any]] = {}  # id -> (event_type, parsed writer schema)
+        self._current: dict[int, bool] = {}  # id -> is it the current contract of its type?
 
     async def prepare(self, pairs: list[tuple[str, str]]) -> None:
         """Register (subject, event_type) pairs so ``encode`` never waits on the network."""
@@ -61,6 +62,7 @@ class AvroSerde:
             schema_id = await self._registry.register(subject, schema_text(event_type))
             self._ids[key] = schema_id
             self._readers.setdefault(schema_id, (event_type, parsed_schema(event_type)))
+            self._current.setdefault(schema_id, True)
         return schema_id
 
     def schema_id(self, subject: str, event_type: str) -> int:
@@ -109,6 +111,14 @@ class AvroSerde:
             raise SerializationError(f"schema id {schema_id} does not describe a record")
         return Decoded(event_type, schema_id, record)
 
+    async def is_current(self, schema_id: int, event_type: str) -> bool:
+        """Whether ``schema_id`` names exactly this repository's current ``event_type`` schema:
+        then a record needs no resolution (no field to fill from a default, none to drop), and
+        a decoder that maps fields by name, such as ClickHouse's, reads what ``decode`` would.
+        Registry failures propagate (``MunjeroError``): unknown is not "no"."""
+        writer_type, _ = await self._writer(schema_id)
+        return writer_type == event_type and self._current.get(schema_id, False)
+
     async def _writer(self, schema_id: int) -> tuple[str, Any]:
         cached = self._readers.get(schema_id)
         if cached is not None:
@@ -121,5 +131,6 @@ class AvroSerde:
             raise UnknownSchemaError(f"schema id {schema_id} is not valid Avro: {exc}") from exc
         name = raw.get("name", "") if isinstance(raw, dict) else ""
         event_type = str(name).rsplit(".", 1)[-1]
+        self._current[schema_id] = event_type in EVENT_TYPES and raw == load_schema(event_type)
         self._readers[schema_id] = (event_type, writer)
         return event_type, writer

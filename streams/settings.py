@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     clickhouse_database: str = "munjero"
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_flush_ms: int = Field(default=250, ge=1)
+    # Who decodes the sink's Avro: "clickhouse" (FORMAT AvroConfluent; chdb fetches writer
+    # schemas from the registry URL) or "python". ClickHouse needs a registry without a login
+    # (the embedded one); otherwise, and for old schema versions, Python decodes.
+    sink_decoder: Literal["clickhouse", "python"] = "clickhouse"
     # ClickHouse's HTTP interface for analysts on the embedded default: served on loopback by
     # the process that owns chdb (0: a free port). The read-only ``analyst`` user's limits:
     # queries at once (more wait), seconds per query, rows and bytes per result.

@@ -99,14 +99,19 @@ def create_kafka_table(
     )
 
 
-def select_expressions(table: RawTable) -> list[str]:
-    """The view's projection from Kafka-table columns (and virtual columns) to raw columns."""
-    coordinates = {
-        "_topic": "_topic",
-        "_partition": "toInt32(_partition)",
-        "_offset": "toInt64(_offset)",
-        "_ingested_at": "now64(3, 'UTC')",
-    }
+KAFKA_COORDINATES = {
+    "_topic": "_topic",
+    "_partition": "toInt32(_partition)",
+    "_offset": "toInt64(_offset)",
+    "_ingested_at": "now64(3, 'UTC')",
+}
+
+
+def column_expressions(
+    table: RawTable, coordinates: dict[str, str] = KAFKA_COORDINATES
+) -> list[str]:
+    """Per raw column, its expression over the Avro input's columns (``meta`` a Tuple) and the
+    ``coordinates`` of the record (the Kafka engine's virtual columns by default)."""
     exprs = []
     for column in table.columns:
         if not column.path:
@@ -115,8 +120,16 @@ def select_expressions(table: RawTable) -> list[str]:
             expr = f"tupleElement({ident(column.path[0])}, '{column.path[1]}')"
         else:
             expr = ident(column.path[0])
-        exprs.append(f"{expr} AS {ident(column.name)}")
+        exprs.append(expr)
     return exprs
+
+
+def select_expressions(table: RawTable) -> list[str]:
+    """The view's projection from Kafka-table columns (and virtual columns) to raw columns."""
+    return [
+        f"{expr} AS {ident(column.name)}"
+        for expr, column in zip(column_expressions(table), table.columns, strict=True)
+    ]
 
 
 def error_expressions() -> list[str]:

@@ -12,11 +12,20 @@ insert also costs ~10 ms for the part it creates, whatever its size: insert in b
 chdb allows one data path per process: a second ``ChdbWarehouse`` must use the same path (it
 then shares the engine), and a different path fails until every session on the first is closed.
 Never run ``ENGINE = Kafka`` DDL here: it fails and corrupts the data directory.
+
+``insert_encoded`` lets ClickHouse decode Kafka payloads itself (``FORMAT AvroConfluent``, writer
+schemas fetched from the registry and cached by ClickHouse): the bytes go to a private file
+(in ``/dev/shm`` when there is one) that ``INSERT ... SELECT ... FROM file()`` reads, because
+chdb's streaming insert takes no ``SELECT`` to map the input's columns onto the table's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import queue
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,12 +38,16 @@ from connectors.warehouse.sql import (
     check_dedup_token,
     format_param,
     quote_columns,
+    quote_ident,
+    quote_literal,
     quote_table,
     split_table,
 )
-from streams.ports.warehouse import Params, Row, WarehouseError
+from streams.ports.warehouse import EncodedRows, Params, Row, WarehouseError
 
 T = TypeVar("T")
+
+INSERTERS = 2  # sessions for insert_encoded: this machine's cores
 
 # chdb ships no type information: treat its session class as dynamic.
 _Session: Any = chdb_session.Session
@@ -57,6 +70,13 @@ class ChdbWarehouse:
         self._closed = False
         self._lock = threading.Lock()
         self._types: dict[str, dict[str, str]] = {}  # table -> column -> ClickHouse type
+        self._spool: Path | None = None  # private directory of insert_encoded's input files
+        self._spooled = itertools.count()
+        # insert_encoded runs on sessions of its own, so two tables' inserts use both cores (a
+        # session runs one query at a time; sessions on one path share the engine).
+        self._inserters: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inserter_count = 0
+        self._all_inserters: list[Any] = []
 
     @property
     def path(self) -> str:
@@ -110,6 +130,106 @@ class ChdbWarehouse:
 
         await self._call(run)
 
+    async def insert_encoded(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: EncodedRows,
+        *,
+        dedup_token: str | None = None,
+        distinct: Sequence[str] = (),
+    ) -> dict[str, frozenset[str]]:
+        if not rows.data:
+            return {name: frozenset() for name in distinct}
+        if len(rows.select) != len(columns):
+            raise WarehouseError(f"{len(columns)} columns but {len(rows.select)} expressions")
+        path = self._spool_file()
+        # The input's columns plus its row number, computed once: each call of
+        # rowNumberInAllBlocks() counts on its own, and one reading thread keeps the order.
+        # Identifiers are checked, literals quoted, values bound as parameters; the expressions
+        # are the sink's own, generated from the contracts.
+        source = (
+            f"(SELECT *, rowNumberInAllBlocks() + 1 AS _row FROM file({quote_literal(str(path))}, "  # noqa: S608
+            f"{quote_literal(rows.format)}, {quote_literal(rows.structure)}))"
+        )
+        reading = {**rows.settings, "max_threads": "1"}
+        writing = dict(reading)
+        if dedup_token is not None:
+            writing["insert_deduplication_token"] = check_dedup_token(dedup_token)
+        projection = ", ".join(
+            f"{expr} AS {quote_ident(name)}"
+            for expr, name in zip(rows.select, columns, strict=True)
+        )
+        insert = (
+            f"INSERT INTO {quote_table(table)} ({quote_columns(columns)}) "  # noqa: S608
+            f"SELECT {projection} FROM {source} SETTINGS {_settings(writing)}"
+        )
+        wanted = [c for c in distinct if c in columns]
+        report = ""
+        if wanted:
+            exprs = dict(zip(columns, rows.select, strict=True))
+            uniques = ", ".join(
+                f"arrayMap(x -> toString(x), groupUniqArray({exprs[c]})) AS {quote_ident(c)}"
+                for c in wanted
+            )
+            report = f"SELECT {uniques} FROM {source} SETTINGS {_settings(reading)}"  # noqa: S608
+
+        def run(session: Any) -> list[dict[str, Any]]:
+            try:
+                path.write_bytes(rows.data)
+                self._run(session, insert, rows.params, "CSV")
+                if not report:
+                    return []
+                return from_ipc_stream(self._run(session, report, rows.params, "ArrowStream"))
+            finally:
+                path.unlink(missing_ok=True)
+
+        found = await asyncio.to_thread(self._on_inserter, run)
+        out: dict[str, frozenset[str]] = {name: frozenset() for name in distinct}
+        for name in wanted:
+            out[name] = frozenset(_text(v) for v in found[0][name] if v is not None)
+        return out
+
+    def _on_inserter(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn`` on an idle inserter session (worker thread), opening one if fewer than
+        ``INSERTERS`` exist and none is idle."""
+        try:
+            session = self._inserters.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                self._open()  # the main session first: it applies the session settings
+                if self._inserter_count < INSERTERS:
+                    self._inserter_count += 1
+                    try:
+                        session = _Session(self._path)
+                    except Exception as exc:
+                        self._inserter_count -= 1
+                        raise WarehouseError(f"cannot open chdb at {self._path}: {exc}") from exc
+                    self._all_inserters.append(session)
+                else:
+                    session = None
+            if session is None:
+                session = self._inserters.get()
+        try:
+            if self._closed:
+                raise WarehouseError("warehouse is closed")
+            return fn(session)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(f"chdb: {exc}") from exc
+        finally:
+            self._inserters.put(session)
+
+    def _spool_file(self) -> Path:
+        if self._spool is None:
+            shm = Path("/dev/shm")  # noqa: S108 (a private mkdtemp directory inside it)
+            # 0700, created by mkdtemp: no other user can read the payloads or swap the file.
+            self._spool = Path(
+                tempfile.mkdtemp(prefix="munjero-chdb-", dir=shm if shm.is_dir() else None)
+            )
+        return self._spool / f"{next(self._spooled)}.bin"
+
     async def ping(self) -> None:
         await self._call(lambda s: self._run(s, "SELECT 1", None, "CSV"))
 
@@ -120,6 +240,12 @@ class ChdbWarehouse:
                 if self._session is not None:
                     session, self._session = self._session, None
                     session.close()
+                inserters, self._all_inserters = self._all_inserters, []
+                for inserter in inserters:
+                    inserter.close()
+                if self._spool is not None:
+                    shutil.rmtree(self._spool, ignore_errors=True)
+                    self._spool = None
 
         await asyncio.to_thread(run)
 
@@ -179,3 +305,14 @@ class ChdbWarehouse:
         types = {str(r["name"]): str(r["type"]) for r in rows}
         self._types[table] = types
         return types
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _settings(settings: dict[str, str]) -> str:
+    # Numbers stay bare: an integer setting given a string literal is not converted everywhere.
+    return ", ".join(
+        f"{quote_ident(k)} = {v if v.isdigit() else quote_literal(v)}" for k, v in settings.items()
+    )

@@ -32,6 +32,12 @@ def quote_ident(name: str) -> str:
     return f"`{name}`"
 
 
+def quote_literal(text: str) -> str:
+    """``text`` as a ClickHouse string literal (for the few places a parameter cannot go:
+    table-function arguments and ``SETTINGS`` values)."""
+    return f"'{text.translate(_NESTED_ESCAPES)}'"
+
+
 def split_table(table: str) -> tuple[str | None, str]:
     """``(database, name)`` of ``name`` or ``database.name``; both validated."""
     parts = table.split(".")

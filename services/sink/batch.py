@@ -33,11 +33,24 @@ class Insert:
     dedup_token: str
 
 
+@dataclass(frozen=True)
+class EncodedInsert:
+    """One insert of a flush whose records the warehouse decodes: the consumed records
+    themselves (their payloads, and their coordinates for the rows)."""
+
+    table: str
+    topic_name: str  # the catalogue topic: which input structure and projection apply
+    columns: Sequence[str]
+    records: list[Any]
+    dedup_token: str
+
+
 @dataclass
 class _Slice:
     first: int
     last: int
     rows: dict[str, list[Row]] = field(default_factory=dict)  # table -> rows
+    encoded: dict[str, list[Any]] = field(default_factory=dict)  # table -> records
 
 
 class Batch:
@@ -46,6 +59,7 @@ class Batch:
     def __init__(self) -> None:
         self._slices: dict[TP, _Slice] = {}
         self._columns: dict[str, Sequence[str]] = {}
+        self._topic_names: dict[str, str] = {}  # table -> catalogue topic of its encoded records
         self.records = 0  # every consumed record, rows or not (tombstones, errors)
         self.opened_at: float | None = None  # clock value of the first record
 
@@ -92,6 +106,46 @@ class Batch:
         slice_ = self._slices[(topic, partition)]
         slice_.rows.setdefault(table, []).extend(rows)
         self._columns.setdefault(table, columns)
+
+    def add_encoded(
+        self,
+        topic: str,
+        partition: int,
+        table: str,
+        topic_name: str,
+        columns: Sequence[str],
+        records: list[Any],
+    ) -> None:
+        """Records for ``table`` that the warehouse will decode, already counted by
+        ``add_offsets``. Every topic feeding one table carries one event type (all dead-letter
+        topics carry DeadLetter), so any of them names the table's input structure."""
+        if not records:
+            return
+        slice_ = self._slices[(topic, partition)]
+        slice_.encoded.setdefault(table, []).extend(records)
+        self._columns.setdefault(table, columns)
+        self._topic_names[table] = topic_name
+
+    def encoded_inserts(self) -> list[EncodedInsert]:
+        """The inserts of the records the warehouse decodes. Their tokens differ from the row
+        inserts' (``avro:`` prefix): a table may get both kinds from one batch."""
+        records: dict[str, list[Any]] = {}
+        slices: dict[str, list[str]] = {}
+        for (topic, partition), slice_ in self._slices.items():
+            name = f"{topic}:{partition}:{slice_.first}-{slice_.last}"
+            for table, table_records in slice_.encoded.items():
+                records.setdefault(table, []).extend(table_records)
+                slices.setdefault(table, []).append(name)
+        return [
+            EncodedInsert(
+                table,
+                self._topic_names[table],
+                self._columns[table],
+                records[table],
+                "avro:" + dedup_token(slices[table]),
+            )
+            for table in records
+        ]
 
     def inserts(self) -> list[Insert]:
         """The inserts that land this batch (the commit waits for all of them)."""

@@ -20,6 +20,15 @@ Guarantees:
   ``ingest_errors`` and passed over. Registry outages are not decoding failures: they are
   retried.
 
+Decoding. When the registry has a URL ClickHouse can reach (``SinkConfig.registry_url``) and the
+warehouse decodes (``DecodingWarehouse``: chdb), a record written with the current contract of
+its topic's event type is not decoded here at all: its payload goes to ClickHouse as it came and
+``FORMAT AvroConfluent`` decodes it, off the GIL (``warehouse.avro_input``). Python only reads the
+5-byte header. Records of older schema versions (which need defaults filled by schema
+resolution), records whose schema cannot be looked up now, and every record of an insert that
+ClickHouse refuses (a corrupt body fails the whole insert) are decoded here as before, so the
+rows and the ``ingest_errors`` entries are the same either way.
+
 In production the sink is not deployed: ClickHouse's Kafka engine ingests the same topics
 (``k8s/base/clickhouse/kafka-ingest.sql``).
 """
@@ -41,12 +50,14 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from connectors.warehouse.schema import ensure_schema
 from schemas.serializer import AvroSerde
-from services.sink.batch import TP, Backoff, Batch, FlushPolicy, Insert
+from services.sink.batch import TP, Backoff, Batch, EncodedInsert, FlushPolicy, Insert
 from streams.catalogue import TopicSpec, ingested_topics
 from streams.errors import BrokerUnavailableError, MunjeroError, SerializationError
 from streams.kafka_auth import KafkaClientConfig
-from streams.ports.warehouse import Warehouse
-from warehouse.rows import INGEST_ERROR_COLUMN_NAMES, Row, error_row, mapper_for_topic
+from streams.ports.warehouse import DecodingWarehouse, EncodedRows, Warehouse, WarehouseError
+from streams.telemetry.metrics import SINK_ROWS
+from warehouse import avro_input
+from warehouse.rows import INGEST_ERROR_COLUMN_NAMES, Row, RowMapper, error_row, mapper_for_topic
 from warehouse.tables import INGEST_ERRORS
 
 log = logging.getLogger(__name__)
@@ -63,6 +74,8 @@ class SinkConfig:
     topic_namespace: str
     batch_size: int
     flush_ms: int
+    # The registry as ClickHouse reaches it, to decode payloads there; None: decode in Python.
+    registry_url: str | None = None
 
     def topic(self, name: str) -> str:
         """The physical topic name for a catalogue name, with the namespace applied."""
@@ -92,6 +105,10 @@ class ClickHouseSink:
         self._on_landed = on_landed
         self._policy = FlushPolicy(config.batch_size, config.flush_ms / 1000)
         self._batch = Batch()
+        self._decoding: DecodingWarehouse | None = (
+            warehouse if config.registry_url and isinstance(warehouse, DecodingWarehouse) else None
+        )
+        self._current: dict[tuple[int, str], bool] = {}  # (schema id, type) -> ClickHouse's?
         self._flush_lock = asyncio.Lock()
         self._progress: dict[TP, int] = {}  # next offset known to be in the warehouse
         self._progress_changed = asyncio.Condition()
@@ -102,6 +119,8 @@ class ClickHouseSink:
         # Counters (read by tests, the benchmark and metrics).
         self.undecodable = 0
         self.rows_written = 0
+        self.decoded_by_warehouse = 0  # rows ClickHouse decoded (the rest: Python)
+        self.warehouse_decode_failures = 0  # encoded inserts that fell back to Python
         self.batches = 0
         self.insert_failures = 0
 
@@ -191,15 +210,14 @@ class ClickHouseSink:
     async def _add_partition(
         self, topic: str, partition: int, messages: list[Any], ingested_at: datetime
     ) -> None:
-        """Decode one partition's fetched records into rows of its table (the hot loop: one
-        coroutine per record, the serde's)."""
+        """Sort one partition's fetched records: payloads ClickHouse will decode, and rows (or
+        ``ingest_errors`` rows) decoded here (the hot loop)."""
         spec = self._specs[topic]
         mapper = mapper_for_topic(spec.name)
-        row = mapper.row
-        decode = self._serde.decode
         expected = spec.value_schema
-        rows = []
-        errors = []
+        rows: list[Row] = []
+        errors: list[Row] = []
+        encoded: list[Any] = []
         for i, msg in enumerate(messages):
             if i % 512 == 511:
                 # Decoding never really awaits (schemas are cached): let the loop breathe, the
@@ -207,19 +225,10 @@ class ClickHouseSink:
                 await asyncio.sleep(0)
             if msg.value is None:  # a tombstone on a compacted topic: an offset, no event
                 continue
-            try:
-                try:
-                    decoded = await decode(msg.value, expected)
-                except SerializationError:
-                    raise
-                except MunjeroError:
-                    decoded = await self._decode_when_registry_answers(msg.value, expected)
-            except _Stopping:
-                raise  # a stop during a registry outage says nothing about the bytes
-            except Exception as exc:  # undecodable: recorded and passed over, never raised
-                errors.append(self._undecodable(msg, exc, ingested_at))
+            if self._decoding is not None and await self._warehouse_decodes(msg.value, expected):
+                encoded.append(msg)
                 continue
-            rows.append(row(decoded.record, topic, partition, msg.offset, ingested_at))
+            await self._decode_here(msg, mapper, expected, ingested_at, rows, errors)
         batch = self._batch
         batch.add_offsets(
             topic,
@@ -229,10 +238,52 @@ class ClickHouseSink:
             len(messages),
             time.monotonic(),
         )
-        batch.add_rows(topic, partition, f"{self._db}.{mapper.table}", mapper.columns, rows)
+        table = f"{self._db}.{mapper.table}"
+        batch.add_encoded(topic, partition, table, spec.name, mapper.columns, encoded)
+        batch.add_rows(topic, partition, table, mapper.columns, rows)
         batch.add_rows(
             topic, partition, f"{self._db}.{INGEST_ERRORS}", INGEST_ERROR_COLUMN_NAMES, errors
         )
+
+    async def _warehouse_decodes(self, value: bytes, expected: str) -> bool:
+        """Whether ClickHouse can decode ``value`` to the row Python would: Confluent framing,
+        and the schema id is the current contract of ``expected``. Anything else, including a
+        registry that does not answer now, is left to Python (which waits for the registry)."""
+        if len(value) < 5 or value[0] != 0:
+            return False
+        key = (int.from_bytes(value[1:5], "big"), expected)
+        known = self._current.get(key)
+        if known is None:
+            try:
+                known = await self._serde.is_current(key[0], expected)
+            except MunjeroError:
+                return False  # not remembered: asked again once the registry answers
+            self._current[key] = known
+        return known
+
+    async def _decode_here(
+        self,
+        msg: Any,
+        mapper: RowMapper,
+        expected: str,
+        ingested_at: datetime,
+        rows: list[Row],
+        errors: list[Row],
+    ) -> None:
+        """Decode one record in Python into ``rows``, or into ``errors`` when it cannot be."""
+        try:
+            try:
+                decoded = await self._serde.decode(msg.value, expected)
+            except SerializationError:
+                raise
+            except MunjeroError:
+                decoded = await self._decode_when_registry_answers(msg.value, expected)
+        except _Stopping:
+            raise  # a stop during a registry outage says nothing about the bytes
+        except Exception as exc:  # undecodable: recorded and passed over, never raised
+            errors.append(self._undecodable(msg, exc, ingested_at))
+            return
+        rows.append(mapper.row(decoded.record, msg.topic, msg.partition, msg.offset, ingested_at))
 
     def _undecodable(self, msg: Any, exc: Exception, ingested_at: datetime) -> Row:
         self.undecodable += 1
@@ -280,9 +331,14 @@ class ClickHouseSink:
         for insert in inserts:
             await self._retry(_inserter(self._warehouse, insert), f"insert into {insert.table}")
             self.rows_written += len(insert.rows)
+            SINK_ROWS.labels("python").inc(len(insert.rows))
+        ids = landed_ids(inserts)
+        # Concurrently: ClickHouse decodes and writes each table's insert on its own session.
+        for landed in await asyncio.gather(*map(self._land_encoded, batch.encoded_inserts())):
+            ids |= landed
         if self._on_landed is not None:
             # Before the commit: whoever waits for the commit (wait_caught_up) reads fresh rows.
-            self._on_landed(landed_ids(inserts))
+            self._on_landed(ids)
         offsets = batch.commit_offsets()
         self.batches += 1
         try:
@@ -293,6 +349,70 @@ class ClickHouseSink:
             log.warning("offset commit failed after a successful insert: %s", exc)
             return
         await self._advance(offsets)
+
+    async def _land_encoded(self, insert: EncodedInsert) -> frozenset[str]:
+        """Let ClickHouse decode and insert ``insert``'s records; if it refuses (a corrupt body,
+        the registry out of its reach, anything), decode them here and insert the rows with the
+        same token. The ids of the landed rows, for ``on_landed``."""
+        assert self._decoding is not None
+        assert self._config.registry_url is not None
+        structure, select = avro_input.avro_input(insert.topic_name)
+        ingested_at = datetime.now(UTC)
+        records = insert.records
+        rows = EncodedRows(
+            format=avro_input.FORMAT,
+            structure=structure,
+            select=select,
+            data=b"".join(m.value for m in records),
+            params=avro_input.coordinates(
+                [(m.topic, m.partition, m.offset) for m in records], ingested_at
+            ),
+            settings={"format_avro_schema_registry_url": self._config.registry_url},
+        )
+        wanted = ENTITY_COLUMNS if self._on_landed is not None else ()
+        try:
+            found = await self._decoding.insert_encoded(
+                insert.table, insert.columns, rows, dedup_token=insert.dedup_token, distinct=wanted
+            )
+        except WarehouseError as exc:
+            self.warehouse_decode_failures += 1
+            log.warning(
+                "ClickHouse did not decode %d records for %s (%s); decoding them in Python",
+                len(records),
+                insert.table,
+                str(exc).splitlines()[0][:300],
+            )
+            return await self._land_decoded_here(insert, ingested_at)
+        self.rows_written += len(records)
+        self.decoded_by_warehouse += len(records)
+        SINK_ROWS.labels("clickhouse").inc(len(records))
+        return frozenset().union(*found.values())
+
+    async def _land_decoded_here(
+        self, insert: EncodedInsert, ingested_at: datetime
+    ) -> frozenset[str]:
+        spec = self._specs[insert.records[0].topic]
+        mapper = mapper_for_topic(spec.name)
+        rows: list[Row] = []
+        errors: list[Row] = []
+        for msg in insert.records:
+            await self._decode_here(msg, mapper, spec.value_schema, ingested_at, rows, errors)
+        # The same token: had the refused insert landed after all, this one is a no-op.
+        decoded = [
+            Insert(insert.table, insert.columns, rows, insert.dedup_token),
+            Insert(
+                f"{self._db}.{INGEST_ERRORS}",
+                INGEST_ERROR_COLUMN_NAMES,
+                errors,
+                insert.dedup_token + "/e",
+            ),
+        ]
+        for each in decoded:
+            if each.rows:
+                await self._retry(_inserter(self._warehouse, each), f"insert into {each.table}")
+                self.rows_written += len(each.rows)
+                SINK_ROWS.labels("python").inc(len(each.rows))
+        return landed_ids(decoded)
 
     async def _retry(self, call: Callable[[], Awaitable[None]], what: str) -> None:
         """Call until it succeeds; give up only when stopping (after a few more attempts)."""

@@ -84,6 +84,45 @@ class Warehouse(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class EncodedRows:
+    """Records in a ClickHouse input format, for ClickHouse to decode itself.
+
+    ``structure`` declares the input's columns (``name Type, ...``); ``select`` holds, per target
+    column, an expression over those columns, over ``_row`` (the record's 1-based position in
+    ``data``) and over ``{name:Type}`` placeholders filled from ``params``. ``settings`` are the
+    input format's (e.g. ``format_avro_schema_registry_url``).
+    """
+
+    format: str
+    structure: str
+    select: Sequence[str]
+    data: bytes
+    params: Params = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DecodingWarehouse(Protocol):
+    """A warehouse that can decode records itself (``EncodedRows``): the sink then hands it
+    Kafka payloads as they came, with no per-record work in Python."""
+
+    async def insert_encoded(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: EncodedRows,
+        *,
+        dedup_token: str | None = None,
+        distinct: Sequence[str] = (),
+    ) -> dict[str, frozenset[str]]:
+        """Insert the decoded records into ``table``'s ``columns`` (all or nothing), with
+        ``dedup_token`` as in ``Warehouse.insert``; return the distinct non-null values, as
+        text, of each target column named in ``distinct``. A record ClickHouse cannot decode
+        fails the whole call with ``WarehouseError``."""
+        ...
+
+
 # -- ClickHouse SQL as analysts send it (the HTTP interface on the embedded default) ---------
 
 

@@ -78,6 +78,11 @@ API_SECONDS = Histogram(
     ["method", "route"],
     buckets=API_BUCKETS,
 )
+SINK_ROWS = Counter(
+    "munjero_sink_rows_total",
+    "Rows the embedded ClickHouse sink landed, by who decoded their Avro (clickhouse, python)",
+    ["decoder"],
+)
 SPANS_DROPPED = Counter(
     "munjero_spans_dropped_total",
     "Spans lost: the span queue was full, the broker refused them, or shutdown ran out of time",

@@ -5,6 +5,7 @@ every process serves Prometheus metrics; /readyz checks everything for real."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -121,6 +122,10 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
             scraped
         )
         assert "munjero_consumer_lag_records{" in scraped
+        # The sink let ClickHouse decode every record (schemas from the registry this process
+        # serves): none fell back to Python.
+        assert re.search(r'munjero_sink_rows_total\{decoder="clickhouse"\} [1-9]', scraped)
+        assert 'munjero_sink_rows_total{decoder="python"}' not in scraped
         # Not measured without YouTube credentials: no sample, so the quota alert stays quiet.
         assert "munjero_youtube_quota_remaining_units{" not in scraped
         targets = read_targets(s.data_dir / "targets")

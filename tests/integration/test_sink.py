@@ -1,5 +1,9 @@
 """The ClickHouse sink against the real embedded broker and chdb: every event type lands, the
-pipeline view reports the steps, redelivery and replay never double count, garbage is skipped."""
+pipeline view reports the steps, redelivery and replay never double count, garbage is skipped.
+
+Every test runs twice: with ClickHouse decoding the payloads (``FORMAT AvroConfluent``, schemas
+from a real registry server) and with Python decoding them (an in-memory registry, which
+ClickHouse cannot reach). The outcomes must be the same."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka import KafkaEventProducer, ensure_topics
+from connectors.registry_client import HttpSchemaRegistry
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from factory.config import sink_config
 from schemas.errors import RegistryUnavailableError
@@ -24,6 +29,7 @@ from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import WarehouseError
 from streams.settings import Settings
 from tests import sample_events as samples
+from tests.integration.registry_fixtures import running_registry
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +42,7 @@ class Env:
     serde: AvroSerde
     producer: KafkaEventProducer
     warehouse: ChdbWarehouse
+    decoder: str  # who decodes the payloads: "clickhouse" or "python"
 
     async def produce(self, events: list[samples.Event]) -> None:
         messages = []
@@ -57,8 +64,8 @@ class Env:
         )
 
 
-@pytest.fixture
-async def env(settings: Settings) -> AsyncIterator[Env]:
+@pytest.fixture(params=["clickhouse", "python"])
+async def env(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     assert settings.kafka_bootstrap_servers
     await ensure_topics(
         KafkaClientConfig(settings.kafka_bootstrap_servers), namespace=settings.topic_namespace
@@ -67,11 +74,20 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
     await producer.start()
     # The sink and the producer share one registry, as they share one registry server in a run.
     warehouse = ChdbWarehouse(settings.data_dir / "chdb")
-    try:
-        yield Env(settings, AvroSerde(InMemorySchemaRegistry()), producer, warehouse)
-    finally:
-        await producer.stop()
-        await warehouse.close()
+    with contextlib.ExitStack() as stack:
+        if request.param == "clickhouse":
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            url = stack.enter_context(running_registry(settings.data_dir / "registry.db"))
+            settings = settings.model_copy(update={"schema_registry_url": url})
+            serde = AvroSerde(HttpSchemaRegistry(url))
+        else:
+            serde = AvroSerde(InMemorySchemaRegistry())
+        assert (sink_config(settings).registry_url is not None) == (request.param == "clickhouse")
+        try:
+            yield Env(settings, serde, producer, warehouse, request.param)
+        finally:
+            await producer.stop()
+            await warehouse.close()
 
 
 @contextlib.asynccontextmanager
@@ -115,6 +131,9 @@ async def test_every_event_type_lands_and_the_status_view_reports_the_steps(env:
         await env.produce([*events, dead])
         await caught_up(env, sink)
     assert sink.undecodable == 0
+    assert sink.warehouse_decode_failures == 0
+    by_clickhouse = len(events) + 1 if env.decoder == "clickhouse" else 0
+    assert sink.decoded_by_warehouse == by_clickhouse
     expected = {
         "problems_submitted": 2,
         "scripts_drafted": 6,
@@ -217,6 +236,63 @@ async def test_garbage_is_counted_skipped_and_the_next_event_lands(env: Env) -> 
     assert "SerializationError" in errors[0]["error"] or "Unknown" in errors[0]["error"]
 
 
+async def test_a_corrupt_body_behind_a_valid_header_is_recorded_and_its_neighbours_land(
+    env: Env,
+) -> None:
+    """ClickHouse refuses the whole insert for one bad record: the sink decodes that insert in
+    Python instead, so the bad record goes to ingest_errors and the good ones still land."""
+    first = samples.problem_submitted(samples.PROBLEMS[0], 31)
+    second = samples.problem_submitted(samples.PROBLEMS[0], 32)
+    topic, event_type, record = first
+    physical = env.settings.topic(topic)
+    good = await env.serde.encode_async(subject_for(physical), event_type, record)
+    key = samples.key_of(topic, record)
+    async with running(env) as sink:
+        # The header of the current schema, the body cut short: only decoding can tell.
+        await env.producer.publish(physical, key, good[: len(good) // 2])
+        await env.produce([first, second])
+        await caught_up(env, sink)
+    assert sink.undecodable == 1
+    if env.decoder == "clickhouse":
+        assert sink.warehouse_decode_failures >= 1
+    landed = await env.warehouse.query(
+        f"SELECT problem_id FROM {DB}.problems_submitted ORDER BY problem_id"
+    )
+    assert [r["problem_id"] for r in landed] == sorted(
+        [first[2]["problem_id"], second[2]["problem_id"]]
+    )
+    errors = await env.warehouse.query(f"SELECT _topic, error FROM {DB}.ingest_errors")
+    assert [e["_topic"] for e in errors] == [physical]
+    assert "corrupt ProblemSubmitted body" in errors[0]["error"]
+
+
+async def test_the_ids_of_landed_rows_reach_on_landed(env: Env) -> None:
+    """The API's status cache forgets a problem when rows about it land: the sink must name the
+    problem, script and short ids of what it inserted, whoever decoded it."""
+    events = samples.pipeline(samples.PROBLEMS[1], 5, windows=1)
+    seen: set[str] = set()
+    sink = ClickHouseSink(
+        sink_config(env.settings), env.warehouse, env.serde, on_landed=seen.update
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(sink.run(stop))
+    try:
+        await env.produce(events)
+        await caught_up(env, sink)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    expected = {
+        str(record[column])
+        for _, _, record in events
+        for column in ("problem_id", "script_id", "short_id")
+        if record.get(column)
+    }
+    assert expected
+    assert seen == expected
+    assert sink.decoded_by_warehouse == (len(events) if env.decoder == "clickhouse" else 0)
+
+
 class FlakyWarehouse:
     """Fails the first ``failures`` inserts (as a ClickHouse outage would), then delegates."""
 
@@ -227,12 +303,19 @@ class FlakyWarehouse:
         self.release = asyncio.Event()
 
     async def insert(self, *args: Any, **kwargs: Any) -> None:
+        await self._outage()
+        await self.inner.insert(*args, **kwargs)
+
+    async def insert_encoded(self, *args: Any, **kwargs: Any) -> Any:
+        await self._outage()
+        return await self.inner.insert_encoded(*args, **kwargs)
+
+    async def _outage(self) -> None:
         if self.failures:
             self.failures -= 1
             self.failed.set()
             await self.release.wait()
             raise WarehouseError("simulated outage")
-        await self.inner.insert(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -256,7 +339,8 @@ async def test_a_failing_insert_is_retried_and_nothing_is_committed_before_it_la
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
-    assert sink.insert_failures == 2
+    # An encoded insert that fails is retried as decoded rows, which then retry on their own.
+    assert sink.insert_failures + sink.warehouse_decode_failures == 2
     assert await env.count("scripts_drafted") == 3  # landed once, nothing dropped
     assert sum((await committed(env.settings, sink.topics)).values()) == len(events)
 

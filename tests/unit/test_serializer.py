@@ -11,7 +11,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.contracts import EVENT_TYPES, load_schema
+from schemas.contracts import EVENT_TYPES, load_schema, schema_text
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
 from streams.errors import SerializationError, UnknownSchemaError
@@ -327,3 +327,22 @@ async def test_bytes_from_an_older_writer_decode_with_the_current_reader() -> No
 
     assert decoded.schema_id == old_id
     assert decoded.record == {**old_record, "explanation": "", "difficulty": None, "tags": []}
+
+
+async def test_only_the_current_contract_is_current() -> None:
+    """What lets the sink hand a payload to ClickHouse undecoded: its writer schema is exactly
+    today's contract of the expected type. An older version (which needs defaults filled by
+    resolution) or another type is not, whether the id was registered here or looked up."""
+    registry = InMemorySchemaRegistry()
+    writer = AvroSerde(registry)
+    data = await writer.encode_async(SUBJECT, "ProblemSubmitted", RECORDS["ProblemSubmitted"])
+    current = struct.unpack(">bI", data[:5])[1]
+    older = json.loads(schema_text("ProblemSubmitted"))
+    older["fields"] = [f for f in older["fields"] if "default" not in f]  # before the defaults
+    older_id = await registry.register(SUBJECT, json.dumps(older))
+    for reader in (writer, AvroSerde(registry)):  # registered by it, or only looked up
+        assert await reader.is_current(current, "ProblemSubmitted")
+        assert not await reader.is_current(current, "ScriptDrafted")
+        assert not await reader.is_current(older_id, "ProblemSubmitted")
+    with pytest.raises(UnknownSchemaError):
+        await AvroSerde(registry).is_current(999_999, "ProblemSubmitted")
