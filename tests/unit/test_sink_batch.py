@@ -64,3 +64,24 @@ def test_backoff_doubles_up_to_a_cap_and_resets() -> None:
     assert [backoff.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     backoff.reset()
     assert backoff.next_delay() == 0.5
+
+
+def test_encoded_records_make_their_own_insert_per_table_beside_the_rows() -> None:
+    """A table can get payloads for ClickHouse to decode and rows Python decoded in one batch:
+    two inserts with different tokens (``avro:`` prefix), one commit covering both."""
+    batch = Batch()
+    batch.add_offsets("t1", 0, 10, 12, 3, 0.0)
+    batch.add_encoded("t1", 0, "db.x", "topic.one", COLS, ["m10", "m12"])
+    batch.add_rows("t1", 0, "db.x", COLS, [(11, "old schema")])
+    batch.add_offsets("t1", 1, 5, 5, 1, 0.0)
+    batch.add_encoded("t1", 1, "db.x", "topic.one", COLS, ["m5"])
+    batch.add_encoded("t1", 1, "db.y", "topic.two", COLS, [])  # nothing: no insert
+    (rows,) = batch.inserts()
+    (encoded,) = batch.encoded_inserts()
+    assert (rows.table, rows.rows, rows.dedup_token) == ("db.x", [(11, "old schema")], "t1:0:10-12")
+    assert encoded.table == "db.x"
+    assert encoded.topic_name == "topic.one"
+    assert encoded.records == ["m10", "m12", "m5"]
+    assert encoded.dedup_token == "avro:t1:0:10-12+t1:1:5-5"
+    assert encoded.dedup_token != rows.dedup_token
+    assert batch.commit_offsets() == {("t1", 0): 13, ("t1", 1): 6}
