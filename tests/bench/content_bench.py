@@ -3,6 +3,10 @@ with retrieval on. In-process through the real steps (parse, chunk, embed, qdran
 retrieve, write); Kafka is measured by the other benchmarks.
 
     python -m tests.bench.content_bench [--documents 1000] [--problems 300] [--embedder e5-small]
+
+It also measures where indexing's limit is: the embedder alone on the same chunks, one document's
+chunks per call (as the indexing step embeds) against length-sorted batches across documents.
+Equal rates mean batching has nothing left to win: the forward pass is the limit.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.draft import DenseIndex, DraftStep, Retriever, calibration_for
-from agents.index import IndexStep
+from agents.index import IndexStep, embed_sorted
+from agents.knowledge.chunking import chunk_blocks
+from agents.knowledge.parsing import parse
 from connectors.embeddings.factory import open_embedder
 from connectors.text.kiwi import KiwiTokenizer
 from connectors.vectors.edge_adapter import EdgeVectorStore
@@ -99,11 +105,41 @@ async def run(args: argparse.Namespace, path: Path) -> None:
     draft_s = time.perf_counter() - started
     await store.close()
 
+    texts = [
+        c.embed_text
+        for doc in docs
+        for c in chunk_blocks(doc["document_id"], parse(doc["content_type"], doc["content"]))
+    ]
+    per_document = [
+        [
+            c.embed_text
+            for c in chunk_blocks(d["document_id"], parse(d["content_type"], d["content"]))
+        ]
+        for d in docs[: max(1, len(docs) // 10)]
+    ]
+    bare = open_embedder(args.embedder, cache_bytes=0)  # no cache: every call is a forward pass
+    rates = {}
+    sample = [t for d in per_document for t in d]
+    started = time.perf_counter()
+    for doc_texts in per_document:
+        embed_sorted(bare, doc_texts)
+    rates["one document per call"] = len(sample) / (time.perf_counter() - started)
+    for batch in (8, 32, 64):
+        started = time.perf_counter()
+        embed_sorted(bare, sample, batch=batch)
+        rates[f"across documents, batches of {batch}"] = len(sample) / (
+            time.perf_counter() - started
+        )
+
     print(f"embedder:                 {embedder.name}")
     print(
         f"ingest {len(docs):,} documents:   {ingest_s:.1f} s  ({len(docs) / ingest_s:.1f} docs/s, "
         f"{chunks:,} chunks, {chunks / ingest_s:.0f} chunks/s)"
     )
+    mean_chars = sum(map(len, texts)) / max(1, len(texts))
+    print(f"embedder alone, {len(sample):,} chunks of {mean_chars:.0f} characters on average:")
+    for label, rate in rates.items():
+        print(f"  {label:<34} {rate:6.1f} chunks/s")
     print(
         f"drafting with retrieval:  {scripts / draft_s:.0f} scripts/s "
         f"({len(problems) / draft_s:.1f} problems/s; {cited / max(scripts, 1):.0%} cite facts)"
