@@ -1,7 +1,7 @@
 """Issue 6.7 f, reduced: a 20 s soak at a steady rate through the API process into the content
 worker: anonymous memory of each grows < 10% (last 10% of samples vs the first after warm-up),
-mapped files grow no more than the vector store's files, and no file descriptors leak. The
-30-minute form: ``python -m tests.chaos.run --scenario f --full``."""
+and neither file mappings nor file descriptors leak. The 30-minute form: ``python -m
+tests.chaos.run --scenario f --full``."""
 
 # ruff: noqa: F811 - pytest injects imported fixtures by name
 from __future__ import annotations
