@@ -18,6 +18,7 @@ import uvicorn
 
 from connectors.warehouse.chdb_adapter import ChdbWarehouse
 from connectors.warehouse.chdb_readonly import ChdbReadOnlyEngine, QueryLimits
+from factory.serving import QuietServer
 from services.clickhouse_http.app import create_clickhouse_app
 from services.clickhouse_http.users import ANALYST, URL_FILE, credentials_dir, ensure_analyst
 from streams.ports.warehouse import Warehouse
@@ -65,7 +66,7 @@ async def serve_clickhouse_http(
     await engine.info()  # opens the first session now, not on an analyst's first request
     sock = _bind(settings.clickhouse_http_port)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
+    server = QuietServer(
         uvicorn.Config(
             create_clickhouse_app(engine, users),
             log_level="warning",

@@ -10,13 +10,14 @@ import logging
 import os
 import re
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -52,9 +53,20 @@ def in_background(
     stack.push_async_callback(finish)
 
 
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's signal watch decides when to
+    stop. uvicorn would take SIGINT from it while serving and raise it again when it stops:
+    with three servers in a process, one Ctrl-C arrived three times, the second of which
+    reads as "stop at once" (exit 130)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_http(stack: contextlib.AsyncExitStack, app: Any, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn until ``stack`` closes; return once it accepts connections."""
-    server = uvicorn.Server(
+    server = QuietServer(
         uvicorn.Config(
             app,
             host=host,
@@ -129,22 +141,48 @@ def _failing_checks(report: dict[str, Any]) -> list[str]:
     return sorted(set(names)) or ["unknown"]
 
 
+class SignalWatch:
+    """SIGINT/SIGTERM from the moment it is made: the first sets ``stopped`` (shut down in
+    order), a second calls ``on_second`` (stop at once) and exits with 130.
+
+    Made before anything starts, so a Ctrl-C while the factory is still starting, or in the
+    instant between the banner and the wait, is an ordered stop too, not a KeyboardInterrupt.
+    """
+
+    def __init__(self, on_second: Callable[[], None] | None = None) -> None:
+        self.stopped = asyncio.Event()
+        self.on_second = on_second
+        self._loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.add_signal_handler(sig, self._first)
+
+    def _first(self) -> None:
+        self.stopped.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.add_signal_handler(sig, self._second)
+
+    def _second(self) -> None:
+        if self.on_second is not None:
+            self.on_second()
+        os._exit(130)  # at once: no unwinding that could wait on anything
+
+    async def unless_stopped(self, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """``(True, result)`` when ``work`` finishes first; ``(False, None)`` when a signal
+        came first (``work`` is then cancelled)."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.stopped.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if task.done():
+            return True, task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False, None
+
+
 async def wait_for_signal(on_second: Callable[[], None] | None = None) -> None:
     """Until SIGINT/SIGTERM: Ctrl-C shuts the factory down in order. A second signal while it
     stops calls ``on_second`` (stop at once) and exits with 130."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def second() -> None:
-        if on_second is not None:
-            on_second()
-        os._exit(130)  # at once: no unwinding that could wait on anything
-
-    def first() -> None:
-        stop.set()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, second)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, first)
-    await stop.wait()
+    await SignalWatch(on_second).stopped.wait()

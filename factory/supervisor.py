@@ -39,11 +39,11 @@ from factory.discovery import Endpoints, announce
 from factory.parts import dashboard_deps, ready_checks, refresh_ops, run_evaluator
 from factory.serving import (
     READY_TIMEOUT_S,
+    SignalWatch,
     announce_target,
     cancel_task,
     in_background,
     serve_http,
-    wait_for_signal,
     wait_ready,
 )
 from observability.ops_collector import OpsCollector, registered
@@ -204,8 +204,15 @@ async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
 
     # soft_wrap: a piped or logged banner keeps each line whole (a key split in two is useless)
     console = Console(soft_wrap=True)
+    # Signals are watched from the first instant: Ctrl-C while the factory starts is an
+    # ordered stop (exit 0) as much as one after the banner.
+    watch = SignalWatch()
     async with contextlib.AsyncExitStack() as stack:
         factory = await stack.enter_async_context(running_factory(settings))
+        watch.on_second = factory.hard_stop
+        if watch.stopped.is_set():
+            console.print("stopping...")
+            return
         if with_monitoring and not monitoring_available():
             # No home-made fallback (docs/decisions.md): without the binaries nothing alerts.
             console.print(
@@ -231,7 +238,12 @@ async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
                 shown[0] = elapsed
                 console.print(f"  still starting after {elapsed:.0f} s: {', '.join(failing)}")
 
-        still = await wait_ready(factory.api_url, timeout=READY_TIMEOUT_S, progress=progress)
+        waited, still = await watch.unless_stopped(
+            wait_ready(factory.api_url, timeout=READY_TIMEOUT_S, progress=progress)
+        )
+        if not waited:
+            console.print("stopping...")
+            return
         if still:
             console.print(
                 f"[bold yellow]not ready after {READY_TIMEOUT_S:.0f} s[/]: {', '.join(still)} "
@@ -253,5 +265,5 @@ async def run_up(settings: Settings, *, with_monitoring: bool = True) -> None:
         channel = "YouTube" if s.publishes_to_youtube else f"simulator (x{s.sim_speed:g} clock)"
         console.print(f"  Publishing to   {channel}")
         console.print("Ctrl-C to stop (a second Ctrl-C stops at once).")
-        await wait_for_signal(on_second=factory.hard_stop)
+        await watch.stopped.wait()
         console.print("stopping...")
