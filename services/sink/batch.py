@@ -14,7 +14,7 @@ per flush of 5,000 records (~70 us per event, more than decoding it). Per table 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,37 +129,37 @@ class Batch:
     def encoded_inserts(self) -> list[EncodedInsert]:
         """The inserts of the records the warehouse decodes. Their tokens differ from the row
         inserts' (``avro:`` prefix): a table may get both kinds from one batch."""
-        records: dict[str, list[Any]] = {}
-        slices: dict[str, list[str]] = {}
-        for (topic, partition), slice_ in self._slices.items():
-            name = f"{topic}:{partition}:{slice_.first}-{slice_.last}"
-            for table, table_records in slice_.encoded.items():
-                records.setdefault(table, []).extend(table_records)
-                slices.setdefault(table, []).append(name)
         return [
             EncodedInsert(
                 table,
                 self._topic_names[table],
                 self._columns[table],
-                records[table],
-                "avro:" + dedup_token(slices[table]),
+                records,
+                "avro:" + dedup_token(slices),
             )
-            for table in records
+            for table, (records, slices) in self._by_table(lambda s: s.encoded).items()
         ]
 
     def inserts(self) -> list[Insert]:
         """The inserts that land this batch (the commit waits for all of them)."""
-        rows: dict[str, list[Row]] = {}
-        slices: dict[str, list[str]] = {}
+        return [
+            Insert(table, self._columns[table], rows, dedup_token(slices))
+            for table, (rows, slices) in self._by_table(lambda s: s.rows).items()
+        ]
+
+    def _by_table(
+        self, part: Callable[[_Slice], dict[str, list[Any]]]
+    ) -> dict[str, tuple[list[Any], list[str]]]:
+        """Per table, the items ``part`` holds in every slice, and the names of those slices
+        (``topic:partition:first-last``, what a dedup token is made of)."""
+        out: dict[str, tuple[list[Any], list[str]]] = {}
         for (topic, partition), slice_ in self._slices.items():
             name = f"{topic}:{partition}:{slice_.first}-{slice_.last}"
-            for table, table_rows in slice_.rows.items():
-                rows.setdefault(table, []).extend(table_rows)
-                slices.setdefault(table, []).append(name)
-        return [
-            Insert(table, self._columns[table], rows[table], dedup_token(slices[table]))
-            for table in rows
-        ]
+            for table, items in part(slice_).items():
+                items_of, slices_of = out.setdefault(table, ([], []))
+                items_of.extend(items)
+                slices_of.append(name)
+        return out
 
     def commit_offsets(self) -> dict[TP, int]:
         """Offsets to commit once every insert succeeded: the next offset of each slice."""
