@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from observability.readiness import ReadinessCheck
 from schemas.serializer import AvroSerde, subject_for
 from services.api.auth import ApiKeyStore
-from services.api.dashboard import DashboardDeps
 from services.api.idempotency import IdempotencyStore, SqliteIdempotencyStore
 from services.api.records import KNOWLEDGE_EVENT, PROBLEM_EVENT
 from services.api.status import StatusReader
 from streams.ports.artifacts import ArtifactStore
 from streams.ports.producer import Publisher
 from streams.settings import Settings
+
+if TYPE_CHECKING:  # the dashboard (FastAPI routes, scipy) loads only where an app is built
+    from services.api.dashboard import DashboardDeps
 
 
 @dataclass(frozen=True)

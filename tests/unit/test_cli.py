@@ -260,3 +260,17 @@ def test_doctor_prints_a_failing_checks_reason_whole(data_dir: Path) -> None:
     # Folded over lines when the terminal is narrow, never cut.
     assert "chromium did not launch" in out
     assert "END-OF-REASON" in out
+
+
+def test_the_cli_and_its_workers_start_without_loading_the_api_app() -> None:
+    """Every ``munjero`` command and every worker process imports ``factory.cli``; loading the
+    API app with it (FastAPI routes, the dashboard, scipy) cost ~4 s of CPU per start."""
+    probe = (
+        "import sys, factory.cli; "
+        "print(sorted(m for m in ('scipy', 'services.api.app', 'services.api.dashboard') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout
