@@ -140,14 +140,6 @@ async def running_factory(
             create_schema=False,
             on_landed=statuses.invalidate,
         )
-        stop_sink = asyncio.Event()
-        sink_task = asyncio.create_task(sink.run(stop_sink), name="clickhouse-sink")
-
-        async def stop_sink_task() -> None:
-            stop_sink.set()
-            await sink_task
-
-        stack.push_async_callback(stop_sink_task)
         stack.push_async_callback(
             cancel_task, asyncio.create_task(run_evaluator(settings, warehouse, serde, publisher))
         )
@@ -174,6 +166,17 @@ async def running_factory(
             app.mount("/registry", registry_app)
 
         await serve_http(stack, app, host, port)
+        # The sink starts once the registry answers over HTTP, where ClickHouse fetches the
+        # writer schemas of what it decodes (before, the first batches fell back to Python);
+        # on the way out it stops before the HTTP server, so its last insert still finds them.
+        stop_sink = asyncio.Event()
+        sink_task = asyncio.create_task(sink.run(stop_sink), name="clickhouse-sink")
+
+        async def stop_sink_task() -> None:
+            stop_sink.set()
+            await sink_task
+
+        stack.push_async_callback(stop_sink_task)
 
         targets = settings.data_dir / "targets"
         targets.mkdir(parents=True, exist_ok=True)

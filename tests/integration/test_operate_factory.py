@@ -123,14 +123,14 @@ async def test_a_problem_is_one_trace_from_the_api_to_its_last_step(
         )
         assert "munjero_consumer_lag_records{" in scraped
         # The sink lets ClickHouse decode (schemas from the registry this process serves over
-        # HTTP). A batch that lands before that HTTP server listens (the evaluator's first
-        # experiments.updated events, on a loaded machine) is decoded in Python instead: the
-        # fallback, not a loss. Most rows must be ClickHouse's.
+        # HTTP) and starts only once that server listens: every row is ClickHouse's (before,
+        # the evaluator's first experiments.updated events fell back to Python).
         decoded = {
             m[0]: float(m[1])
             for m in re.findall(r'munjero_sink_rows_total\{decoder="(\w+)"\} ([0-9.]+)', scraped)
         }
-        assert decoded.get("clickhouse", 0) > decoded.get("python", 0), decoded
+        assert decoded.get("clickhouse", 0) > 0, decoded
+        assert decoded.get("python", 0) == 0, decoded
         # Not measured without YouTube credentials: no sample, so the quota alert stays quiet.
         assert "munjero_youtube_quota_remaining_units{" not in scraped
         targets = read_targets(s.data_dir / "targets")
