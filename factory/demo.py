@@ -14,6 +14,7 @@ from rich.table import Table
 
 from connectors.broker import free_port
 from factory.samples import load_sample_problems
+from factory.serving import SignalWatch
 from factory.supervisor import RunningFactory, running_factory
 from streams.settings import Settings
 
@@ -182,6 +183,18 @@ async def print_summary(console: Console, factory: RunningFactory, like: dict[st
 async def run_demo(
     settings: Settings, *, limit: int = 0, timeout: float = 120.0, renders: int = 2
 ) -> int:
-    """Start the factory, run the demo against it, stop it; the demo's exit code."""
+    """Start the factory, run the demo against it, stop it; the demo's exit code.
+
+    Ctrl-C (or SIGTERM) at any moment, start-up included, is the same ordered stop as in
+    ``munjero up`` and exits 0: the submitted problems are in Kafka and go on at the next
+    start. A second Ctrl-C stops at once (exit 130), losing nothing either."""
+    watch = SignalWatch()
     async with running_factory(settings, port=free_port(settings.api_host)) as factory:
-        return await demo(factory, limit=limit, timeout=timeout, renders=renders)
+        watch.on_second = factory.hard_stop
+        finished, code = await watch.unless_stopped(
+            demo(factory, limit=limit, timeout=timeout, renders=renders)
+        )
+        if not finished or code is None:
+            Console().print("stopping... (what was submitted goes on at the next start)")
+            return 0
+        return code

@@ -69,6 +69,8 @@ class Up:
     data: Path
     env: dict[str, str]
     tag: str
+    command: tuple[str, ...] = ("up", "--without-monitoring")
+    ready_line: str = "Ctrl-C to stop"  # the banner's last line
     lines: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     starting: asyncio.Event = field(default_factory=asyncio.Event)
@@ -82,7 +84,7 @@ class Up:
         the workers are starting (the window before readiness)."""
         self._log_sizes = {p: p.stat().st_size for p in (self.data / "logs").glob("*.log")}
         self.proc = await asyncio.create_subprocess_exec(
-            *MUNJERO, "up", "--without-monitoring",
+            *MUNJERO, *self.command,
             env=self.env, cwd=REPO, start_new_session=True,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
@@ -110,7 +112,7 @@ class Up:
                     self.key = found.group(1)
                 if line.startswith("starting:"):  # workers launched, not yet ready
                     self.starting.set()
-                if line.startswith("Ctrl-C to stop"):  # the banner's last line
+                if line.startswith(self.ready_line):
                     self.ready.set()
 
     def tail(self, n: int = 40) -> str:
@@ -270,6 +272,21 @@ def _dlq_topics(settings: Settings) -> list[str]:
     return [spec.name for spec in ALL_TOPICS if spec.role is TopicRole.DLQ]
 
 
+def factory_env(data: Path) -> dict[str, str]:
+    """The environment of a factory of its own on ``data``: free ports, its own embedded
+    broker (kept in ``data`` across starts), fast retries."""
+    env = {
+        **os.environ,
+        "MUNJERO_DATA_DIR": str(data),
+        "MUNJERO_API_PORT": str(free_port()),
+        "MUNJERO_CLICKHOUSE_HTTP_PORT": str(free_port()),
+        "MUNJERO_RETRY_DELAY_FACTOR": "0.01",
+    }
+    for name in [n for n in env if n.startswith("MUNJERO_KAFKA_BOOTSTRAP")]:
+        del env[name]
+    return env
+
+
 async def scenario_g(
     work: Path,
     *,
@@ -284,15 +301,7 @@ async def scenario_g(
     report = Report("g. whole factory: SIGINT to its process group, restarted each time")
     rng = random.Random(seed)
     data = work / "factory"
-    env = {
-        **os.environ,
-        "MUNJERO_DATA_DIR": str(data),
-        "MUNJERO_API_PORT": str(free_port()),
-        "MUNJERO_CLICKHOUSE_HTTP_PORT": str(free_port()),
-        "MUNJERO_RETRY_DELAY_FACTOR": "0.01",
-    }
-    for name in [n for n in env if n.startswith("MUNJERO_KAFKA_BOOTSTRAP")]:
-        del env[name]  # the factory's own embedded broker, kept in data_dir across starts
+    env = factory_env(data)
     settings = Settings(data_dir=data)
     k = settings.draft_variants_per_problem
     stopped: list[Stop] = []

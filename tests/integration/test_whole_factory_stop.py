@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.whole_factory import scenario_g
+from tests.chaos.whole_factory import Up, factory_env, scenario_g
 
 pytestmark = pytest.mark.integration
 
@@ -22,3 +22,20 @@ async def test_ctrl_c_mid_stream_and_mid_encode_loses_nothing_and_stops_quietly(
     report = await scenario_g(tmp_path, problems=1, stops=2, timeout=900)
     assert report.failures == [], report.render()
     assert report.figures["problems"] == 1
+
+
+async def test_ctrl_c_during_the_demo_stops_it_in_order(tmp_path: Path) -> None:
+    """``munjero demo`` (the README's first command) stopped by Ctrl-C while it submits: the
+    same ordered stop as ``munjero up``, exit 0 within 10 s, no ERROR line or traceback."""
+    data = tmp_path / "factory"
+    demo = Up(data, factory_env(data), "demo", ("demo", "--problems", "3", "--renders", "0"),
+              ready_line="munjero demo run")  # fmt: skip
+    try:
+        await demo.start(300)
+        stop = await demo.interrupt("mid-demo")
+    finally:
+        demo.kill()
+    assert stop.exit_code == 0, demo.tail()
+    assert stop.seconds <= 10.0, stop
+    assert not stop.noise, stop.noise[:3]
+    assert any(line.startswith("stopping...") for line in demo.lines), demo.tail()
