@@ -20,6 +20,6 @@ async def test_exactly_the_poison_is_dead_lettered_and_every_transient_succeeds(
     settings: Settings, registry_url: str, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"schema_registry_url": registry_url})
-    report = await scenario_c(settings, tmp_path, problems=1000, timeout=120)
+    report = await scenario_c(settings, tmp_path, problems=500, timeout=120)
     print(report.render())
     assert not report.failures, report.render()
