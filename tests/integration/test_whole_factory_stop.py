@@ -1,8 +1,9 @@
 """Scenario g reduced (``tests.chaos.whole_factory``): ``munjero up`` stopped by Ctrl-C (SIGINT
 to its process group) once while its workers start, then twice while problems flow end to
-end, once in the middle of an encode, started again each time; the auditor finds every problem
-drafted, rendered and published once, nothing in ClickHouse counted twice, and every stop
-quick, exit 0 and free of ERROR lines.
+end (the first a double Ctrl-C, stop at once; the second in the middle of an encode), started
+again each time; the auditor finds every problem drafted, rendered and published once, nothing
+in ClickHouse counted twice, and every stop quick; every ordered stop exits 0 with no ERROR
+line, the double one exits 130.
 The full form: ``python -m tests.chaos.run --scenario g --full``."""
 
 from __future__ import annotations
