@@ -33,7 +33,10 @@ from connectors.broker import EmbeddedBroker, free_port
 from connectors.kafka import KafkaEventProducer, ensure_topics
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from services.api import ApiKeyStore, InMemoryStatusReader, build_default_deps, create_app
+from services.api.app import create_app
+from services.api.auth import ApiKeyStore
+from services.api.deps import build_default_deps
+from services.api.status import InMemoryStatusReader
 from streams.catalogue import topic
 from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings

@@ -25,11 +25,12 @@ SCOPES = ["problems:write", "knowledge:write", "problems:read", "dashboard:read"
 async def serve(ready_file: Path) -> None:
     from connectors.kafka import KafkaEventProducer
     from connectors.registry_client import HttpSchemaRegistry
-    from observability.readiness import HEALTH_TOPIC
+    from observability.readiness import HEALTH_TOPIC, broker_canary_check
     from schemas.serializer import AvroSerde
-    from services.api import InMemoryStatusReader, broker_canary_check, build_default_deps
     from services.api.app import create_app
+    from services.api.deps import build_default_deps
     from services.api.records import API_PRODUCER
+    from services.api.status import InMemoryStatusReader
     from streams.settings import Settings
 
     settings = Settings()

@@ -14,18 +14,13 @@ from aiokafka import AIOKafkaConsumer
 
 from connectors.broker import EmbeddedBroker
 from connectors.kafka import KafkaEventProducer, ensure_topics
-from observability.readiness import HEALTH_TOPIC
+from observability.readiness import HEALTH_TOPIC, broker_canary_check, health_topic_spec
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from services.api import (
-    ApiDeps,
-    InMemoryStatusReader,
-    broker_canary_check,
-    build_default_deps,
-    create_app,
-    health_topic_spec,
-)
+from services.api.app import create_app
+from services.api.deps import ApiDeps, build_default_deps
 from services.api.records import API_PRODUCER
+from services.api.status import InMemoryStatusReader
 from streams.catalogue import topic
 from streams.kafka_auth import KafkaClientConfig
 from streams.settings import Settings

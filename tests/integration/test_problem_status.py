@@ -21,7 +21,8 @@ from connectors.warehouse.schema import ensure_schema
 from connectors.warehouse.status import WarehouseStatusReader
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from services.api import build_default_deps, create_app
+from services.api.app import create_app
+from services.api.deps import build_default_deps
 from services.api.status_models import ProblemStatus
 from streams import events
 from streams.settings import Settings

@@ -27,7 +27,9 @@ from factory.retrieval_eval.heldout import (
     problem_id,
     score,
 )
-from services.api import InMemoryStatusReader, build_default_deps, create_app
+from services.api.app import create_app
+from services.api.deps import build_default_deps
+from services.api.status import InMemoryStatusReader
 from streams.settings import Settings
 from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401

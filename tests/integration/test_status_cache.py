@@ -19,7 +19,8 @@ from connectors.warehouse.status import WarehouseStatusReader
 from factory.config import sink_config
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde, subject_for
-from services.api import build_default_deps, create_app
+from services.api.app import create_app
+from services.api.deps import build_default_deps
 from services.api.status import present
 from services.api.status_cache import CachedStatusReader
 from services.sink.sink import ClickHouseSink, end_offsets

@@ -13,22 +13,21 @@ from typing import Any
 import httpx
 import pytest
 
+from observability.readiness import ReadinessCheck, broker_canary_check
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from services.api import (
-    ApiDeps,
-    ApiKeyStore,
-    InMemoryIdempotencyStore,
-    InMemoryStatusReader,
-    ReadinessCheck,
-    SqliteIdempotencyStore,
-    broker_canary_check,
-    build_default_deps,
-    create_app,
-)
-from services.api.deps import api_config
+from services.api.app import create_app
+from services.api.auth import ApiKeyStore
+from services.api.deps import ApiDeps, api_config, build_default_deps
 from services.api.errors import Unauthenticated
-from services.api.idempotency import Answer, KeyedLocks, StoredAnswer
+from services.api.idempotency import (
+    Answer,
+    InMemoryIdempotencyStore,
+    KeyedLocks,
+    SqliteIdempotencyStore,
+    StoredAnswer,
+)
+from services.api.status import InMemoryStatusReader
 from streams.errors import BrokerUnavailableError
 from streams.ports.producer import Message
 from streams.ports.warehouse import WarehouseError

@@ -20,13 +20,10 @@ from connectors.artifacts.local import LocalArtifactStore
 from factory.topology import WORKER_GROUPS
 from schemas.registry import InMemorySchemaRegistry
 from schemas.serializer import AvroSerde
-from services.api import (
-    InMemoryIdempotencyStore,
-    InMemoryStatusReader,
-    build_default_deps,
-    create_app,
-)
-from services.api.status import DRAFTING_TOPIC, VARIANT_STEPS, present
+from services.api.app import create_app
+from services.api.deps import build_default_deps
+from services.api.idempotency import InMemoryIdempotencyStore
+from services.api.status import DRAFTING_TOPIC, VARIANT_STEPS, InMemoryStatusReader, present
 from services.api.status_models import ProblemStatus
 from streams.settings import Settings
 from tests.unit.test_api import FakePublisher
