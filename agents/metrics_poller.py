@@ -50,18 +50,19 @@ class PollSchedule:
         )
 
     def add(self, short: ShortPublished) -> None:
-        published = short["published_at"]
-        record = {**short, "published_at": published.isoformat(), "meta": None}
-        self._db.execute(
-            "INSERT OR IGNORE INTO shorts (short_id, published_ms, record) VALUES (?, ?, ?)",
-            (short["short_id"], int(published.timestamp() * 1000), json.dumps(record)),
-        )
+        # One statement: with the meta set by a second one, a poll reading in between found a
+        # row without its meta and failed on it.
         # The meta is what derived snapshot ids hang on: keep it exactly (datetimes as ms).
+        published = short["published_at"]
         occurred = short["meta"]["occurred_at"]
         meta = {**short["meta"], "occurred_at": int(occurred.timestamp() * 1000)}
+        record = {**short, "published_at": published.isoformat(), "meta": meta}
         self._db.execute(
-            "UPDATE shorts SET record = json_set(record, '$.meta', json(?)) WHERE short_id = ?",
-            (json.dumps(meta), short["short_id"]),
+            "INSERT INTO shorts (short_id, published_ms, record) VALUES (?, ?, ?)"
+            # A row an older version left without its meta is repaired by the redelivery.
+            " ON CONFLICT (short_id) DO UPDATE SET record = excluded.record"
+            " WHERE json_extract(shorts.record, '$.meta') IS NULL",
+            (short["short_id"], int(published.timestamp() * 1000), json.dumps(record)),
         )
 
     def pending(self) -> list[tuple[ShortPublished, set[str]]]:
