@@ -29,7 +29,10 @@ test: setup ## lint, type-check, schema compatibility, then unit + integration t
 	$(MAKE) --no-print-directory lint
 	$(PY) -m schemas.compat_check
 	$(MAKE) --no-print-directory k8s-validate
-	$(PY) -m pytest -q -p no:cacheprovider
+	@# Two phases: what may share the machine runs on both cores (a file stays on one worker,
+	@# so its module fixtures are built once), then whole factories and timed bounds alone.
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not alone"
+	$(PY) -m pytest -q -p no:cacheprovider -m alone
 
 .PHONY: k8s-validate
 k8s-validate: setup ## render base + overlays with the real kubectl kustomize, validate every object

@@ -108,6 +108,7 @@ async def test_posted_problem_arrives_on_kafka_as_avro(settings: Settings) -> No
     assert {k: record[k] for k in PROBLEM} == PROBLEM
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_dead_broker_answers_503_within_a_second(tmp_path: Path) -> None:
     broker = EmbeddedBroker(tmp_path / "doomed-broker")
     broker.start()

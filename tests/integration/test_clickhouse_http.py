@@ -366,6 +366,7 @@ async def test_queries_beyond_the_limit_wait_then_get_202(tmp_path: Path) -> Non
         await warehouse.close()
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_the_sinks_inserts_do_not_wait_for_an_analyst_query(tmp_path: Path) -> None:
     warehouse = ChdbWarehouse(tmp_path / "chdb")
     await warehouse.execute("CREATE TABLE default.t (n UInt64) ENGINE = MergeTree ORDER BY n")

@@ -15,7 +15,7 @@ from factory.samples import load_sample_problems
 from factory.supervisor import RunningFactory, running_factory
 from streams.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 @pytest.fixture

@@ -267,6 +267,7 @@ async def test_rejected_request_falls_back(server: tuple[str, FakeLLM], llm: Fak
     assert_fell_back(problem, written, "LLM error: chat endpoint rejected the request, HTTP 401")
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_slow_reply_times_out_and_falls_back(
     server: tuple[str, FakeLLM], llm: FakeLLM
 ) -> None:

@@ -114,6 +114,7 @@ async def test_shutdown_delivers_what_is_queued(
     assert key == doc["trace_id"].encode()
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_unreachable_broker_never_blocks_and_counts_drops(
     spans: tuple[ReadableSpan, ...],
 ) -> None:

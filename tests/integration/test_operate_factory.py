@@ -20,12 +20,16 @@ from factory.supervisor import RunningFactory, running_factory
 from observability.clickhouse_traces import journey_sql
 from observability.readiness import read_targets
 from streams.settings import Settings
+from streams.telemetry.metrics import QUOTA_REMAINING
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
 async def factory(settings: Settings, tmp_path: Path) -> AsyncIterator[RunningFactory]:
+    # The API runs in this test process, whose metrics registry an earlier test's YouTube
+    # publisher may have filled: start from what a fresh `munjero up` process has.
+    QUOTA_REMAINING.clear()
     async with running_factory(settings, port=free_port()) as running:
         yield running
 

@@ -14,7 +14,7 @@ from streams.settings import Settings
 from tests.chaos.scenarios import scenario_b
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone]
 
 
 async def test_backlog_drains_after_a_broker_restart(

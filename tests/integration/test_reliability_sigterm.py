@@ -14,7 +14,7 @@ from streams.settings import Settings
 from tests.chaos.scenarios import scenario_i
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone]
 
 
 async def test_sigterms_in_turn_lose_nothing_publish_once_and_count_once(

@@ -23,7 +23,7 @@ from tests.integration.kafka_helpers import committed_consumer, consume_until
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 from tests.integration.worker_process import start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 async def _committed(settings: Settings, group: str) -> dict[str, int]:

@@ -28,7 +28,7 @@ from tests.chaos.scenarios import (
 )
 from tests.integration.registry_fixtures import registry_url  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone]
 
 PROBLEMS = 40
 STEP_DELAY_S = 0.25  # a batch of 40 takes ~10 s: the stop lands inside it

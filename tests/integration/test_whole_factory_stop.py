@@ -14,7 +14,7 @@ import pytest
 
 from tests.chaos.whole_factory import Up, factory_env, scenario_g
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 async def test_ctrl_c_mid_stream_and_mid_encode_loses_nothing_and_stops_quietly(

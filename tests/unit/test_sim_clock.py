@@ -53,6 +53,7 @@ def test_epoch_is_normalised_to_utc_and_bad_arguments_refused() -> None:
             SimClock(EPOCH, bad)
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_sleep_until_sleeps_the_real_equivalent() -> None:
     clock = SimClock(EPOCH, 3600.0)  # one simulated hour per real second
     target = clock.now() + timedelta(minutes=3)  # 3 simulated minutes = 50 ms real
@@ -63,6 +64,7 @@ async def test_sleep_until_sleeps_the_real_equivalent() -> None:
     assert 0.045 <= elapsed < 1.0
 
 
+@pytest.mark.alone  # bounds a time: not beside the parallel phase
 async def test_sleep_until_a_past_moment_returns_at_once() -> None:
     clock = SimClock(EPOCH, 1.0)
     started = time.monotonic()
