@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # x264 preset: "ultrafast" keeps a 30 s short under 10 s on 2 cores; slower presets give
     # smaller files for the same quality where CPU is plentiful.
     render_x264_preset: str = "ultrafast"
-    render_crf: int = Field(default=20, ge=0, le=51)
+    render_crf: int = Field(default=22, ge=0, le=51)
     render_loudness_lufs: float = -14.0
     # Optional background music (a file you own the rights to), ducked under the narration.
     render_music_path: Path | None = None

@@ -36,7 +36,9 @@ TRANSITIONS = {
 @dataclass(frozen=True)
 class Encoding:
     preset: str = "ultrafast"
-    crf: int = 20
+    # 22, not 20: x264's time follows the bits it writes, and 20 -> 22 cut a part's encode by
+    # ~15 % (4.4 -> 3.5 MB) for an SSIM against a lossless encode of 0.9956 -> 0.9954.
+    crf: int = 22
     audio_bitrate: str = "160k"
     parts: int = 2  # independent encodes run at once (split_parts); the core count suits
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents.render import scenes
+from agents.render.compose import Encoding
 from agents.render.layout import FPS, HEIGHT, WIDTH
 from agents.render.pipeline import RenderConfig, Renderer, RenderResult
 from agents.render.plan import build_timeline, narration
@@ -264,7 +265,7 @@ async def baseline(browser: ChromiumRenderer, script: dict[str, Any], video: Pat
             "ffmpeg", "-nostdin", "-y", "-loglevel", "error",
             "-f", "image2pipe", "-framerate", str(FPS), "-c:v", "mjpeg", "-i", "-",
             "-i", str(video), "-map", "0:v", "-map", "1:a",
-            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(Encoding().crf), "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-movflags", "+faststart", str(out),
             stdin=asyncio.subprocess.PIPE,
         )  # fmt: skip
