@@ -265,7 +265,8 @@ async def baseline(browser: ChromiumRenderer, script: dict[str, Any], video: Pat
             "ffmpeg", "-nostdin", "-y", "-loglevel", "error",
             "-f", "image2pipe", "-framerate", str(FPS), "-c:v", "mjpeg", "-i", "-",
             "-i", str(video), "-map", "0:v", "-map", "1:a",
-            "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(Encoding().crf), "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", str(Encoding().crf),
+            "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-movflags", "+faststart", str(out),
             stdin=asyncio.subprocess.PIPE,
         )  # fmt: skip
