@@ -144,6 +144,11 @@ class JsonFormatter(logging.Formatter):
         for key in ("exception.type", "exception.message", "munjero.error.fingerprint"):
             if key in doc["attributes"]:
                 line[key] = doc["attributes"][key]
+        # An error's stack trace, for whoever reads the worker's log file rather than
+        # ClickHouse (escaped: still one line). Not on warnings: a clean stop's log may warn
+        # with a cause attached, and a traceback there would read as a failure.
+        if record.levelno >= logging.ERROR and "exception.stacktrace" in doc["attributes"]:
+            line["exception.stacktrace"] = doc["attributes"]["exception.stacktrace"]
         return orjson.dumps(line).decode()
 
 

@@ -4,6 +4,7 @@ collector's ``otel_logs`` layout."""
 from __future__ import annotations
 
 import logging
+import sys
 
 import orjson
 from opentelemetry.sdk.trace import TracerProvider
@@ -85,6 +86,31 @@ def test_json_formatter_writes_one_parseable_line_with_ids() -> None:
     doc = orjson.loads(line)
     assert doc["msg"] == 'quote " and 한국어'
     assert set(doc) >= {"ts", "level", "service", "trace_id", "span_id", "correlation_id"}
+    assert "\n" not in line
+
+
+def _failing() -> None:
+    raise ValueError("the innermost frame")
+
+
+def _with_exception(level: int) -> logging.LogRecord:
+    try:
+        _failing()
+    except ValueError:
+        record = _record("polling failed", level)
+        record.exc_info = sys.exc_info()
+    return record
+
+
+def test_an_error_line_carries_its_stack_trace_a_warning_line_does_not() -> None:
+    error = orjson.loads(JsonFormatter("svc").format(_with_exception(logging.ERROR)))
+    assert error["exception.type"] == "ValueError"
+    assert "in _failing" in error["exception.stacktrace"]
+    assert "the innermost frame" in error["exception.stacktrace"]
+    warning = orjson.loads(JsonFormatter("svc").format(_with_exception(logging.WARNING)))
+    assert warning["exception.type"] == "ValueError"
+    assert "exception.stacktrace" not in warning
+    line = JsonFormatter("svc").format(_with_exception(logging.ERROR))
     assert "\n" not in line
 
 
