@@ -183,25 +183,15 @@ class Renderer:
             )  # fmt: skip
             (work / "effects.wav").write_bytes(sound.wav(staged.effects))
             t = mark("stage", t)
-            # Seen before the encode (docs/decisions.md): a contact sheet, well under a second.
-            storyboard = await self._storyboard(work, digest, staged.key_frames, on_storyboard)
-            t = mark("storyboard", t)
-            encoding_at = t
-
-            async def sound_track() -> tuple[Path, float]:
-                made = await self._soundtrack(work, timeline.duration)
-                mark("sound", encoding_at)  # its own time: it runs beside the video encode
-                return made
-
+            (soundtrack, lufs), storyboard = await together(
+                self._soundtrack(work, timeline.duration),
+                self._storyboard(work, digest, staged.key_frames, on_storyboard),
+            )
+            t = mark("sound", t)
             out = work / "short.mp4"
             with tracing.span("ffmpeg encode", munjero__frames=motion.frame(timeline.duration)):
-                # The soundtrack needs no frame: it is mixed while the video parts encode, and
-                # only the mux waits for it (~1 s less per render than one after the other).
-                (soundtrack, lufs), parts = await together(
-                    sound_track(), self._encode_video(work, staged.scene, timeline.duration)
-                )
-                await self._mux(work, parts, soundtrack, out, timeline.duration)
-            t = mark("encode", t)  # to the muxed file: the soundtrack's time runs inside it
+                await self._encode(work, staged.scene, soundtrack, out, timeline.duration)
+            t = mark("encode", t)
             with tracing.span("quality gate"):
                 reasons = await self._gate(
                     out,
@@ -269,9 +259,11 @@ class Renderer:
             )
         return stored[0], stored[1]
 
-    async def _encode_video(self, work: Path, scene: motion.Scene, duration: float) -> list[Path]:
+    async def _encode(
+        self, work: Path, scene: motion.Scene, soundtrack: Path, out: Path, duration: float
+    ) -> None:
         """Independent parts encoded at once (the filter graph is single-threaded: two parts
-        keep both cores busy), video only."""
+        keep both cores busy), joined without re-encoding, the soundtrack muxed in."""
         encoding = self.config.encoding
         spans = motion.parts(duration, encoding.parts)
         part_paths = [work / f"part-{k}.mp4" for k in range(len(spans))]
@@ -288,16 +280,10 @@ class Renderer:
             )  # fmt: skip
             runs.append(self.media.run(args, timeout_s=self.config.timeout_s))
         await together(*runs)
-        return part_paths
-
-    async def _mux(
-        self, work: Path, parts: Sequence[Path], soundtrack: Path, out: Path, duration: float
-    ) -> None:
-        """The parts joined without re-encoding, the soundtrack muxed in."""
         listing = work / "parts.txt"
-        listing.write_text(concat_list(parts))
+        listing.write_text(concat_list(part_paths))
         await self.media.run(
-            mux_args(listing, soundtrack, out, duration=duration, encoding=self.config.encoding),
+            mux_args(listing, soundtrack, out, duration=duration, encoding=encoding),
             timeout_s=self.config.timeout_s,
         )
 
