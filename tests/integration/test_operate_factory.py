@@ -20,16 +20,18 @@ from factory.supervisor import RunningFactory, running_factory
 from observability.clickhouse_traces import journey_sql
 from observability.readiness import read_targets
 from streams.settings import Settings
-from streams.telemetry.metrics import QUOTA_REMAINING
+from streams.telemetry.metrics import QUOTA_REMAINING, SINK_ROWS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
 async def factory(settings: Settings, tmp_path: Path) -> AsyncIterator[RunningFactory]:
-    # The API runs in this test process, whose metrics registry an earlier test's YouTube
-    # publisher may have filled: start from what a fresh `munjero up` process has.
-    QUOTA_REMAINING.clear()
+    # The API and the sink run in this test process, whose metrics registry earlier tests (a
+    # YouTube publisher, sinks decoding in Python) may have filled: the series this test reads
+    # start from what a fresh `munjero up` process has.
+    for series in (QUOTA_REMAINING, SINK_ROWS):
+        series.clear()
     async with running_factory(settings, port=free_port()) as running:
         yield running
 
