@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agents.render import motion, sound, sprites
 from agents.render.layers import Drawn
-from agents.render.layout import CAPTION_AREA, FPS, HOOK_CAPTION_Y, Box
+from agents.render.layout import CAPTION_AREA, FPS, HEIGHT, HOOK_CAPTION_Y, WIDTH, Box
 from agents.render.plan import Line, Timeline
 from agents.render.spoken import SpokenWord
 from agents.render.story import (
@@ -138,6 +138,7 @@ def stage(
         countdown=(countdown[0].start, countdown[-1].end) if countdown else None,
         accent=theme.accent,
         font=theme.font,
+        content_box=sprites.ink_box([p.image for p in drawn.content.values()], (WIDTH, HEIGHT)),
     )
     content_boxes = tuple(
         (f"{name}:{selector}", box)
