@@ -6,7 +6,6 @@ countdown is silent: the narration track is cut after the choices and the countd
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,21 +51,6 @@ class Cue:
     text: str
     start: float
     end: float
-
-
-@dataclass(frozen=True)
-class Shot:
-    """What one still frame shows: a scene (and countdown tick) with at most one caption."""
-
-    scene: str
-    start: float
-    duration: float
-    tick: int | None = None
-    caption: str | None = None
-
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
 
 
 @dataclass(frozen=True)
@@ -190,47 +174,3 @@ def _cues(spans: Sequence[tuple[str, str, float, float]]) -> tuple[Cue, ...]:
                 end = next_start
         cues.append(Cue(text, round(start, 3), round(end, 3)))
     return tuple(cues)
-
-
-def shots(timeline: Timeline, fps: int) -> tuple[Shot, ...]:
-    """The still frames of the video: a new shot wherever the scene or the caption changes.
-
-    Captions are drawn into the scene's own screenshot rather than overlaid by ffmpeg: an
-    overlay filter per caption costs more than the few extra screenshots (docs/render.md).
-    Boundaries are snapped to frames so every caption starts on the frame its phrase starts.
-    """
-
-    def frame(t: float) -> int:
-        return round(t * fps)
-
-    cuts: set[int] = {frame(timeline.duration)}
-    for slot in timeline.slots:
-        cuts.add(frame(slot.start))
-    for cue in timeline.cues:
-        cuts.update((frame(cue.start), frame(cue.end)))
-    edges = sorted(c for c in cuts if 0 <= c <= frame(timeline.duration))
-    out: list[Shot] = []
-    for a, b in itertools.pairwise(edges):
-        if b <= a:
-            continue
-        middle = (a + b) / 2 / fps
-        slot = next(s for s in reversed(timeline.slots) if s.start <= middle + 1e-9)
-        spoken = next((c for c in timeline.cues if c.start <= middle < c.end), None)
-        caption = None if spoken is None or slot.scene == "countdown" else spoken.text
-        shot = Shot(slot.scene, a / fps, (b - a) / fps, slot.tick, caption)
-        previous = out[-1] if out else None
-        if previous and (previous.scene, previous.tick, previous.caption) == (
-            shot.scene,
-            shot.tick,
-            shot.caption,
-        ):
-            out[-1] = Shot(
-                previous.scene,
-                previous.start,
-                previous.duration + shot.duration,
-                previous.tick,
-                previous.caption,
-            )
-        else:
-            out.append(shot)
-    return tuple(out)

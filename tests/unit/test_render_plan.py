@@ -1,4 +1,4 @@
-"""The render timeline (pure): caption phrases, narration, scene slots, caption cues and shots."""
+"""The render timeline (pure): caption phrases, narration, scene slots, and caption cues."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agents.render.layout import FPS, MAX_SECONDS
+from agents.render.layout import MAX_SECONDS
 from agents.render.phrases import MAX_CHARS, split_phrases
 from agents.render.plan import (
     LEAD_IN_S,
@@ -19,7 +19,6 @@ from agents.render.plan import (
     _cues,
     build_timeline,
     narration,
-    shots,
 )
 from streams.errors import ValidationError
 from streams.ports.tts import PhraseTiming
@@ -213,9 +212,6 @@ def test_no_caption_shows_during_the_countdown(index: int) -> None:
     start, end = ticks[0].start, ticks[-1].end
     for cue in timeline.cues:
         assert cue.end <= start + EPS or cue.start >= end - EPS, cue
-    for shot in shots(timeline, FPS):
-        if shot.scene == "countdown":
-            assert shot.caption is None
 
 
 def test_the_audio_is_cut_in_the_pause_after_the_last_choice() -> None:
@@ -304,46 +300,10 @@ def test_overlapping_phrases_are_not_stretched_backwards() -> None:
     assert cues[0].end == 2.0
 
 
-# shots
-
-
-@pytest.mark.parametrize("index", [KO, KO_NO_PREFACE, EN])
-def test_shots_tile_the_video_frame_exactly(index: int) -> None:
-    _, _, timeline = timeline_for(index)
-    frames = shots(timeline, FPS)
-    assert frames[0].start == 0.0
-    for a, b in itertools.pairwise(frames):
-        assert round(b.start * FPS) == round(a.end * FPS)
-        assert (a.scene, a.tick, a.caption) != (b.scene, b.tick, b.caption)  # merged otherwise
-    assert round(frames[-1].end * FPS) == round(timeline.duration * FPS)
-    assert all(round(s.duration * FPS) >= 1 for s in frames)
-
-
-@pytest.mark.parametrize("index", [KO, EN])
-def test_every_caption_starts_on_its_phrase_start_frame(index: int) -> None:
-    lines, _, timeline = timeline_for(index)
-    frames = shots(timeline, FPS)
-    starts = {(round(s.start * FPS), s.caption) for s in frames}
-    for cue in timeline.cues:
-        assert (round(cue.start * FPS), cue.text) in starts, cue
-    # and every phrase is shown
-    assert {line.text for line in lines} <= {s.caption for s in frames}
-
-
 @pytest.mark.parametrize("index", [KO, KO_NO_PREFACE, EN])
 def test_no_caption_crosses_a_scene_change(index: int) -> None:
     lines, _, timeline = timeline_for(index)
-    scene_of = {line.text: line.scene for line in lines}
-    for shot in shots(timeline, FPS):
-        if shot.caption is not None:
-            assert scene_of[shot.caption] == shot.scene, shot
     for line, cue in zip(lines, timeline.cues, strict=True):
         slot = next(s for s in timeline.slots if s.scene == line.scene)
         assert slot.start - EPS <= cue.start, (cue, slot)
         assert cue.end <= slot.end + EPS, (cue, slot)
-
-
-def test_countdown_shots_carry_their_tick() -> None:
-    _, _, timeline = timeline_for(EN, 3)
-    ticks = [s.tick for s in shots(timeline, FPS) if s.scene == "countdown"]
-    assert ticks == [3, 2, 1]
