@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agents.render.layout import FPS
 from agents.render.plan import Line, Timeline
 from agents.render.spoken import SpokenWord
 from agents.render.words import TimedWord, group_words
@@ -86,7 +87,7 @@ def shown_spans(timed: Sequence[Timed], scene_end: Sequence[float]) -> list[tupl
             end = timed[k + 1].start
         if k + 1 < len(timed):
             end = min(end, timed[k + 1].start)
-        spans.append((word.start, max(word.start + 1 / 30, min(end, scene_end[k]))))
+        spans.append((word.start, max(word.start + 1 / FPS, min(end, scene_end[k]))))
     return spans
 
 

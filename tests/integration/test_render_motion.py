@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from agents.render import motion, sprites
-from agents.render.layout import HEIGHT, WIDTH, Box
+from agents.render.layout import FPS, HEIGHT, WIDTH, Box
 
 
 def _png(image: Image.Image) -> bytes:
@@ -68,7 +68,7 @@ def test_cutting_content_to_its_ink_leaves_every_frame_identical(tmp_path: Path)
         args = motion.part_args(scene, (0.0, 1.0), out, [], preset="ultrafast", crf=22, threads=1)
         subprocess.run(args, check=True, capture_output=True)
         outputs[name] = _frames(out)
-    assert len(outputs["full"]) == 30
+    assert len(outputs["full"]) == FPS
     assert outputs["cut"] == outputs["full"]
 
 

@@ -26,7 +26,7 @@ import pytest_asyncio
 from PIL import Image
 
 from agents.render import scenes
-from agents.render.layout import HEIGHT, WIDTH
+from agents.render.layout import FPS, HEIGHT, WIDTH
 from agents.render.pipeline import RenderConfig, Renderer, RenderResult
 from agents.render.plan import Timeline, build_timeline, narration
 from connectors.artifacts.local import LocalArtifactStore
@@ -275,7 +275,7 @@ async def test_video_is_a_valid_short(korean: Rendered) -> None:
     assert (video[0]["width"], video[0]["height"]) == (1080, 1920)
     assert video[0]["pix_fmt"] == "yuv420p"
     num, den = (int(x) for x in video[0]["avg_frame_rate"].split("/"))
-    assert num / den == pytest.approx(30, abs=0.05)
+    assert num / den == pytest.approx(FPS, abs=0.05)
     assert audio[0]["codec_name"] == "aac"
     duration = float(probe["format"]["duration"])
     assert duration == pytest.approx(result.duration, abs=0.1)

@@ -17,7 +17,7 @@ from agents.render.gate import (
     luma_stddevs,
     moov_before_mdat,
 )
-from agents.render.layout import CAPTION_AREA, SAFE_AREA, Box
+from agents.render.layout import CAPTION_AREA, FPS, SAFE_AREA, Box
 
 
 def box(kind: bytes, body: bytes = b"") -> bytes:
@@ -36,7 +36,7 @@ def probe(**video: Any) -> dict[str, Any]:
         "width": 1080,
         "height": 1920,
         "pix_fmt": "yuv420p",
-        "avg_frame_rate": "30/1",
+        "avg_frame_rate": f"{FPS}/1",
     }
     v.update(video)
     return {
