@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from schemas.serializer import AvroSerde
 from streams.errors import MunjeroError
+from streams.idle_fetch import CONSUMER_TIMEOUT_MS
 from streams.kafka_auth import KafkaClientConfig
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class ArmWeights:
         consumer = AIOKafkaConsumer(
             enable_auto_commit=False,
             isolation_level="read_committed",
+            consumer_timeout_ms=CONSUMER_TIMEOUT_MS,
             **self._config.kafka.kwargs(),
         )
         await consumer.start()

@@ -33,6 +33,7 @@ from observability.clickhouse_traces import (
     traces_ingest_ddl,
 )
 from observability.logs import LOG_COLUMNS, log_row
+from streams.idle_fetch import CONSUMER_TIMEOUT_MS
 from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import Warehouse
 
@@ -89,7 +90,8 @@ class TelemetrySink:
             client_id="munjero-telemetry-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=200,
+            fetch_max_wait_ms=500,  # an empty fetch's wait (data returns at once)
+            consumer_timeout_ms=CONSUMER_TIMEOUT_MS,
             **self._config.kafka.kwargs(),
         )
         await consumer.start()

@@ -20,6 +20,7 @@ from mode import Seconds, want_seconds
 from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 
+from streams.idle_fetch import CONSUMER_TIMEOUT_MS
 from streams.kafka_auth import faust_credentials
 from streams.processor import StepProcessor
 from streams.routing import Message
@@ -37,6 +38,8 @@ def _read_committed_consumer(self: Any, transport: Any) -> Any:
     # be drafted. aiokafka reads this attribute when the consumer starts.
     consumer = _original_create_worker_consumer(self, transport)
     consumer._isolation_level = "read_committed"
+    # Faust passes no ``consumer_timeout_ms``; read when the consumer starts, as above.
+    consumer._consumer_timeout = CONSUMER_TIMEOUT_MS / 1000
     return consumer
 
 

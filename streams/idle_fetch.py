@@ -23,6 +23,12 @@ from typing import Any
 
 from aiokafka.consumer import fetcher as _fetcher
 
+#: aiokafka's background fetch routine also re-checks every ``consumer_timeout_ms`` (200 ms by
+#: default), though its wait ends by itself on new records, a rebalance or records consumed: on
+#: an idle consumer that was ~5 wake-ups a second for nothing. Every long-lived consumer of ours
+#: (Faust's included, ``streams.app``) passes this instead.
+CONSUMER_TIMEOUT_MS = 1000
+
 #: The patched method's parameters; the test compares them with the library's.
 EXPECTED_PARAMETERS = ("self", "assignment", "node_id", "request")
 

@@ -53,6 +53,7 @@ from schemas.serializer import AvroSerde
 from services.sink.batch import TP, Backoff, Batch, EncodedInsert, FlushPolicy, Insert
 from streams.catalogue import TopicSpec, ingested_topics
 from streams.errors import BrokerUnavailableError, MunjeroError, SerializationError
+from streams.idle_fetch import CONSUMER_TIMEOUT_MS
 from streams.kafka_auth import KafkaClientConfig
 from streams.ports.warehouse import DecodingWarehouse, EncodedRows, Warehouse, WarehouseError
 from streams.telemetry.metrics import SINK_ROWS
@@ -142,7 +143,11 @@ class ClickHouseSink:
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+            # A fetch with data returns at once; this is only how long an empty one may wait
+            # (capped by the idle-fetch wait, docs/broker.md): an idle sink fetches 4 times a
+            # second, not 10.
+            fetch_max_wait_ms=500,
+            consumer_timeout_ms=CONSUMER_TIMEOUT_MS,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             **self._config.kafka.kwargs(),
         )
