@@ -148,9 +148,7 @@ class Job:
             await self._fit(fit)
             boxes = await self._boxes(measure)
             if transparent:
-                data = await self.page.screenshot(
-                    type="png", omit_background=True, timeout=self.timeout_ms
-                )
+                data = await self._transparent_png()
             else:
                 data = await self.page.screenshot(type="jpeg", quality=92, timeout=self.timeout_ms)
         except PlaywrightError as exc:
@@ -198,13 +196,30 @@ class Job:
             raise _classify(exc) from exc
         return ink.text_inks(fields, [self.inked[key] for key in keys], self.fonts)
 
+    async def _transparent_png(self) -> bytes:
+        """The page as a PNG with its transparency: what Playwright's ``omit_background``
+        does (a transparent default background around the capture), through the DevTools
+        call below. Pixel-identical on our scenes, ~35 ms a frame against Playwright's ~90 ms
+        (``optimizeForSpeed`` writes PNGs twice the size, which live seconds)."""
+        cdp = await self._session()
+        clear = {"color": {"r": 0, "g": 0, "b": 0, "a": 0}}
+        await cdp.send("Emulation.setDefaultBackgroundColorOverride", clear)
+        try:
+            return await self._png(1.0)
+        finally:
+            await cdp.send("Emulation.setDefaultBackgroundColorOverride", {})
+
+    async def _session(self) -> CDPSession:
+        if self._cdp is None:
+            self._cdp = await self.page.context.new_cdp_session(self.page)
+        return self._cdp
+
     async def _png(self, scale: float) -> bytes:
         # The DevTools call directly: Playwright's PNG path took ~250 ms a frame and cannot
         # scale; this one ~50 ms.
-        if self._cdp is None:
-            self._cdp = await self.page.context.new_cdp_session(self.page)
+        cdp = await self._session()
         frame = {"x": 0, "y": 0, "width": WIDTH, "height": HEIGHT, "scale": scale}
-        shot = await self._cdp.send(
+        shot = await cdp.send(
             "Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True, "clip": frame}
         )
         return base64.b64decode(shot["data"])
