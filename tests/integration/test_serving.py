@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ import uvicorn
 
 from connectors.broker import free_port
 from factory.serving import QuietServer, serve_http
+from tests.loop_timers import counting_timers
 
 # Both count or bound time on the loop: with the machine to themselves (phase 2 of make test).
 pytestmark = [pytest.mark.integration, pytest.mark.alone]
@@ -28,27 +28,15 @@ async def _timers_while_idle(server_kind: type[uvicorn.Server], seconds: float) 
     """Timers a serving, idle uvicorn server schedules on the loop within ``seconds``."""
     server = server_kind(uvicorn.Config(_app, port=free_port(), log_level="warning"))
     task = asyncio.create_task(server.serve())
-    loop = asyncio.get_running_loop()
-    scheduled = 0
-    original: Callable[..., asyncio.TimerHandle] = loop.call_at
-
-    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        nonlocal scheduled
-        scheduled += 1
-        return original(when, callback, *args, **kwargs)
-
     try:
         while not server.started:
             await asyncio.sleep(0.01)  # uvicorn sets a flag, no event to await
-        loop.call_at = counting  # type: ignore[method-assign,assignment]
-        try:
+        with counting_timers() as timers:
             await asyncio.sleep(seconds)  # the measurement window (its own timer counts once)
-        finally:
-            loop.call_at = original  # type: ignore[method-assign,assignment]
     finally:
         server.should_exit = True
         await task
-    return scheduled
+    return timers.count
 
 
 async def test_an_idle_server_ticks_once_a_second_not_ten_times() -> None:

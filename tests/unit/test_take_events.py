@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import faust
 import pytest
 
 from streams.app import HoldingStream
+from tests.loop_timers import counting_timers
 
 WITHIN = 0.05
 # faust-streaming 0.15.3's Stream.take_events, which HoldingStream.take_events copies with one
@@ -84,24 +84,12 @@ def _stream(kind: type[faust.Stream[Any]], app: faust.App) -> faust.Stream[Any]:
 
 async def _timers_while_idle(stream: faust.Stream[Any], seconds: float) -> int:
     """Timers scheduled on the loop while ``stream``'s batching waits with nothing to read."""
-    loop = asyncio.get_running_loop()
-    scheduled = 0
-    original: Callable[..., asyncio.TimerHandle] = loop.call_at
-
-    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
-        nonlocal scheduled
-        scheduled += 1
-        return original(when, callback, *args, **kwargs)
-
     async with Batches(stream, 3):
         await asyncio.sleep(0.05)  # started and waiting
-        loop.call_at = counting  # type: ignore[method-assign,assignment]
-        try:
+        with counting_timers() as timers:
             # This sleep is the measurement window itself (its own timer counts once).
             await asyncio.sleep(seconds)
-        finally:
-            loop.call_at = original  # type: ignore[method-assign,assignment]
-    return scheduled
+    return timers.count
 
 
 async def test_an_idle_stream_sets_no_timers_where_fausts_wakes_every_within(
